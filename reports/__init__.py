@@ -1,0 +1,1 @@
+"""Result documents and the tables made from them."""
