@@ -1,0 +1,1 @@
+"""The conformance matrix: one module per area, expectations from fixtures.oracle."""

@@ -1,0 +1,61 @@
+"""Command line: `python -m reports table FILE [FILE...] [-o OUT]`.
+
+Errors the suite knows (vm.errors.SuiteError) come out as one line on stderr and the error's
+exit status, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from reports.results import load
+from reports.table import markdown_report
+from vm.errors import SuiteError, UserError
+
+PROG = "reports"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Turn result documents (reports/SCHEMA.md) into reports."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    table = commands.add_parser(
+        "table",
+        help="Markdown compatibility table of one or more runs, with the failures explained",
+        description="One row per case, one column per run, then why each failure failed.",
+    )
+    table.add_argument("files", nargs="+", type=Path, metavar="FILE", help="result document")
+    table.add_argument(
+        "-o", "--output", type=Path, metavar="OUT", help="write the Markdown here, not stdout"
+    )
+    return parser
+
+
+def _table(files: Sequence[Path], output: Path | None) -> None:
+    markdown = markdown_report([load(file) for file in files])
+    if output is None:
+        sys.stdout.write(markdown)
+        return
+    try:
+        output.write_text(markdown, encoding="utf-8")
+    except OSError as error:
+        raise UserError(f"{output}: cannot write: {error.strerror}") from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = _parser().parse_args(argv)
+    try:
+        if arguments.command == "table":
+            _table(arguments.files, arguments.output)
+    except SuiteError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return error.exit_status
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

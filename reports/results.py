@@ -1,0 +1,225 @@
+"""Read result documents (reports/SCHEMA.md) into typed, frozen records.
+
+A document that does not follow the schema is refused with one line naming the file and the
+offending key: a broken run must be noticed, not shown as a column of blanks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from reports.checked_json import CheckedObject, is_int
+from vm.errors import UserError
+
+SCHEMA_VERSION = 1
+"""The one result schema version this reader understands."""
+
+
+class Verdict(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    SKIP = "skip"
+    ERROR = "error"  # the case could not run to a verdict (harness or child died)
+    UNSUPPORTED = "unsupported"  # the kernel lacks the feature: not a failure
+
+
+@dataclass(frozen=True)
+class Kernel:
+    release: str  # uname -r
+    version: str  # uname -v
+    source: str  # how the host got it: image path, package, tree
+    config_hash: str | None  # of the kernel's .config, when known
+
+
+@dataclass(frozen=True)
+class Node:
+    id: int
+    cpus: tuple[int, ...]  # empty for a CPU-less node
+    memory_kib: int  # 0 for a memoryless node
+    kind: str  # normal, cpuless, memoryless, private, ...
+    distances: Mapping[int, int]  # node id -> SLIT distance
+
+
+@dataclass(frozen=True)
+class Topology:
+    preset: str  # preset name, or "host" on bare metal
+    nodes: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Host:
+    hostname: str
+    machine: str
+    python: str
+    qemu: str | None  # None on bare metal
+    accel: str | None  # kvm or tcg; None on bare metal
+
+
+@dataclass(frozen=True)
+class Run:
+    started: str  # ISO 8601, UTC
+    duration_s: float
+    boot_s: float | None  # None on bare metal
+    status: str  # ok | crashed | lost-vm | timeout
+    console_findings: tuple[str, ...]  # Oops, BUG, WARNING, panic lines from the console
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a case expected or observed; only the keys the document gave are set."""
+
+    pages: Mapping[int, int] | None = None  # node id -> pages; {} means no page anywhere
+    errno: str | None = None  # e.g. "EINVAL"
+    signal: str | None = None  # e.g. "SIGKILL" when the child died
+    constraint: str | None = None  # where the kernel is not deterministic
+    nodes: tuple[int, ...] | None = None  # the nodes a constraint speaks of
+    other: Mapping[str, object] | None = None  # keys this reader does not know, kept verbatim
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str  # stable: the row key of every table and of the baseline
+    area: str  # the conformance module the case lives in
+    params: Mapping[str, object]
+    verdict: Verdict
+    expected: Outcome | None  # None when the case never got that far
+    observed: Outcome | None
+    message: str  # the failure or skip reason
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class RunDocument:
+    path: Path  # the file it was read from, for messages
+    kernel: Kernel
+    topology: Topology
+    profile: str
+    host: Host
+    run: Run
+    cases: tuple[Case, ...]
+
+
+def load(path: str | os.PathLike[str]) -> RunDocument:
+    """Read and check one result document; UserError with one line if it is not one."""
+    file = Path(path)
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{file}: no such result file") from None
+    except OSError as error:
+        raise UserError(f"{file}: cannot read: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{file}: not a result document (not UTF-8 text)") from None
+    except json.JSONDecodeError as error:
+        raise UserError(
+            f"{file}: not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
+        ) from None
+    if not isinstance(data, dict):
+        raise UserError(f"{file}: not a result document (top level is not a JSON object)")
+    version = data.get("schema")
+    if not is_int(version) or version != SCHEMA_VERSION:
+        found = "none" if version is None else json.dumps(version)
+        raise UserError(
+            f"{file}: result schema version {found} is not supported"
+            f" (this reader supports version {SCHEMA_VERSION})"
+        )
+    return _document(CheckedObject(data, file), file)
+
+
+def _document(root: CheckedObject, file: Path) -> RunDocument:
+    kernel, topology, host, run = (root.child(key) for key in ("kernel", "topology", "host", "run"))
+    cases = tuple(_case(item) for item in root.children("cases"))
+    seen: set[str] = set()
+    for index, case in enumerate(cases):
+        if case.id in seen:  # ids are row keys: two rows with one key would hide a result
+            raise UserError(f"{file}: cases[{index}].id: {case.id!r} appears more than once")
+        seen.add(case.id)
+    return RunDocument(
+        path=file,
+        kernel=Kernel(
+            kernel.text("release"),
+            kernel.text("version"),
+            kernel.text("source"),
+            kernel.optional_text("config_hash"),
+        ),
+        topology=Topology(
+            topology.text("preset"), tuple(_node(item) for item in topology.children("nodes"))
+        ),
+        profile=root.text("profile"),
+        host=Host(
+            host.text("hostname"),
+            host.text("machine"),
+            host.text("python"),
+            host.optional_text("qemu"),
+            host.optional_text("accel"),
+        ),
+        run=Run(
+            run.text("started"),
+            run.number("duration_s"),
+            run.optional_number("boot_s"),
+            run.text("status"),
+            run.strings("console_findings"),
+        ),
+        cases=cases,
+    )
+
+
+def _node(node: CheckedObject) -> Node:
+    return Node(
+        node.integer("id"),
+        node.integers("cpus"),
+        node.integer("memory_kib"),
+        node.text("kind"),
+        node.node_map("distances"),
+    )
+
+
+def _case(case: CheckedObject) -> Case:
+    verdict = case.text("verdict")
+    if verdict not in set(Verdict):
+        known = ", ".join(Verdict)
+        raise case.invalid("verdict", f"{verdict!r} is not a verdict ({known})")
+    params = case.child("params")
+    return Case(
+        id=case.text("id"),
+        area=case.text("area"),
+        params={key: params.value(key, nullable=True) for key in params.keys()},
+        verdict=Verdict(verdict),
+        expected=_outcome(case, "expected"),
+        observed=_outcome(case, "observed"),
+        message=case.text("message"),
+        duration_s=case.number("duration_s"),
+    )
+
+
+# Anything else an outcome carries is kept in Outcome.other and shown verbatim.
+_OUTCOME_KEYS = {"pages", "errno", "signal", "constraint", "nodes"}
+
+
+def _outcome(case: CheckedObject, key: str) -> Outcome | None:
+    if case.value(key, nullable=True) is None:
+        return None
+    outcome = case.child(key)
+    present = outcome.keys()
+    unknown = [name for name in present if name not in _OUTCOME_KEYS]  # e.g. leak deltas
+    return Outcome(
+        pages=outcome.node_map("pages") if "pages" in present else None,
+        errno=outcome.optional_text("errno"),
+        signal=outcome.optional_text("signal"),
+        constraint=outcome.optional_text("constraint"),
+        nodes=outcome.integers("nodes") if "nodes" in present else None,
+        other={name: outcome.value(name, nullable=True) for name in unknown} or None,
+    )
+
+
+def column_label(doc: RunDocument) -> str:
+    """A short name for a run, e.g. "6.1.0-56-amd64 · default"; the profile only if unusual."""
+    parts = [doc.kernel.release, doc.topology.preset]
+    if doc.profile != "mainline":
+        parts.append(doc.profile)
+    return " · ".join(parts)

@@ -1,0 +1,139 @@
+"""Compatibility tables: one row per case, one column per run (kernel · topology · profile)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+
+from tabulate import tabulate
+
+from reports.results import Case, Outcome, RunDocument, Verdict, column_label
+
+# FAIL and ERROR in capitals so they stand out in a column of passes.
+VERDICT_CELLS: Mapping[Verdict, str] = {
+    Verdict.PASS: "pass",
+    Verdict.FAIL: "FAIL",
+    Verdict.SKIP: "skip",
+    Verdict.ERROR: "ERROR",
+    Verdict.UNSUPPORTED: "unsupported",
+}
+ABSENT_CELL = "—"  # the run has no such case: another suite version, or the run died first
+
+_NEEDS_EXPLAINING = (Verdict.FAIL, Verdict.ERROR)
+
+
+def column_labels(docs: Sequence[RunDocument]) -> list[str]:
+    """The label of each run; repeats get " #2", " #3" so no two columns share a name."""
+    seen: Counter[str] = Counter()
+    labels = []
+    for doc in docs:
+        label = column_label(doc)
+        seen[label] += 1
+        labels.append(label if seen[label] == 1 else f"{label} #{seen[label]}")
+    return labels
+
+
+def case_ids(docs: Sequence[RunDocument]) -> list[str]:
+    """Every case id of every run, in first-seen order: the rows of the table."""
+    return list(dict.fromkeys(case.id for doc in docs for case in doc.cases))
+
+
+def _cases_by_id(docs: Sequence[RunDocument]) -> list[dict[str, Case]]:
+    return [{case.id: case for case in doc.cases} for doc in docs]
+
+
+def _escape(cell: str) -> str:
+    return cell.replace("|", "\\|")  # a bare pipe would split a Markdown table cell
+
+
+def markdown_table(docs: Sequence[RunDocument]) -> str:
+    """The compatibility table (tabulate, GitHub Markdown) and a totals line per column."""
+    labels = column_labels(docs)
+    runs = _cases_by_id(docs)
+    rows = [
+        [_escape(case_id)]
+        + [VERDICT_CELLS[run[case_id].verdict] if case_id in run else ABSENT_CELL for run in runs]
+        for case_id in case_ids(docs)
+    ]
+    table = tabulate(
+        rows,
+        headers=["case", *map(_escape, labels)],
+        tablefmt="github",
+        disable_numparse=True,  # "6.1" in a label or id is a name, not a number to align
+    )
+    totals = [
+        f"- {label}: {_totals(doc, len(rows))}" for label, doc in zip(labels, docs, strict=True)
+    ]
+    return "\n".join([table, "", "Totals per column:", "", *totals])
+
+
+def _totals(doc: RunDocument, row_count: int) -> str:
+    counts = Counter(case.verdict for case in doc.cases)
+    parts = [f"{counts[verdict]} {cell}" for verdict, cell in VERDICT_CELLS.items()]
+    absent = row_count - len(doc.cases)
+    if absent:
+        parts.append(f"{absent} absent ({ABSENT_CELL})")
+    return ", ".join(parts)
+
+
+def describe_outcome(outcome: Outcome | None) -> str:
+    """Compact text for an expected or observed outcome, e.g. "N0=200 N2=56" or "EINVAL"."""
+    if outcome is None:
+        return ABSENT_CELL  # the case never got that far
+    parts = []
+    if outcome.pages is not None:
+        pages = " ".join(f"N{node}={count}" for node, count in sorted(outcome.pages.items()))
+        parts.append(pages or "no pages")
+    if outcome.errno is not None:
+        parts.append(outcome.errno)
+    if outcome.signal is not None:
+        parts.append(outcome.signal)
+    if outcome.constraint is not None or outcome.nodes is not None:
+        nodes = ",".join(f"N{node}" for node in outcome.nodes or ())
+        parts.append(" ".join(part for part in (outcome.constraint, nodes) if part))
+    for key, value in (outcome.other or {}).items():
+        parts.append(f"{key}={json.dumps(value, separators=(',', ':'), sort_keys=True)}")
+    return ", ".join(parts) or "nothing"
+
+
+def failures_section(docs: Sequence[RunDocument]) -> str:
+    """Why: each failed or errored case with expected vs observed and its message.
+
+    A run that did not end cleanly (crash, lost VM, timeout) is named first, with what the
+    console showed, because it explains the absent cases in its column.
+    """
+    labels = column_labels(docs)
+    lines = [
+        _run_problem_line(doc, label)
+        for label, doc in zip(labels, docs, strict=True)
+        if doc.run.status != "ok"
+    ]
+    runs = _cases_by_id(docs)
+    for case_id in case_ids(docs):  # row order, so one case's failures across runs sit together
+        for label, run in zip(labels, runs, strict=True):
+            case = run.get(case_id)
+            if case is not None and case.verdict in _NEEDS_EXPLAINING:
+                lines.append(_failure_line(case, label))
+    body = lines or ["No case failed or errored."]
+    return "\n".join(["## Failures and errors", "", *body])
+
+
+def _run_problem_line(doc: RunDocument, label: str) -> str:
+    findings = "; ".join(doc.run.console_findings)
+    return f"- {label}: run {doc.run.status}" + (f"; console: {findings}" if findings else "")
+
+
+def _failure_line(case: Case, label: str) -> str:
+    line = (
+        f"- **{VERDICT_CELLS[case.verdict]}** `{case.id}` on {label}:"
+        f" expected `{describe_outcome(case.expected)}`,"
+        f" observed `{describe_outcome(case.observed)}`"
+    )
+    message = " ".join(case.message.split())  # one paragraph, whatever the writer's newlines
+    return f"{line}. {message}" if message else line
+
+
+def markdown_report(docs: Sequence[RunDocument]) -> str:
+    """The whole Markdown page: the table with its totals, then the failures that explain it."""
+    return "\n".join(["## Compatibility", "", markdown_table(docs), "", failures_section(docs), ""])

@@ -1,0 +1,89 @@
+"""`python -m reports`: output, -o, and one-line errors with the right exit status."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reports.__main__ import main
+from reports.results import load
+from reports.table import markdown_report
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).parent / "data" / "results"
+RUN_FILES = [
+    RESULTS / "debian-6.1.0-56-default.json",
+    RESULTS / "debian-6.12.57-default.json",
+]
+
+
+def run_reports(*arguments: str | Path) -> subprocess.CompletedProcess[str]:
+    """The command exactly as a user types it, from the checkout."""
+    return subprocess.run(
+        [sys.executable, "-m", "reports", *map(str, arguments)],
+        cwd=CHECKOUT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_table_prints_markdown_to_stdout() -> None:
+    finished = run_reports("table", *RUN_FILES)
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stderr == ""
+    assert finished.stdout == markdown_report([load(path) for path in RUN_FILES])
+    assert "| 6.1.0-56-amd64 · default " in finished.stdout
+    assert "expected `N2=256`, observed `N0=200 N2=56`" in finished.stdout
+
+
+def test_missing_file_is_one_line_and_non_zero(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-run.json"
+    finished = run_reports("table", RUN_FILES[0], missing)
+    assert finished.returncode == 2  # UserError: the command was wrong, not the machine
+    assert finished.stdout == ""
+    assert finished.stderr == f"reports: error: {missing}: no such result file\n"
+
+
+def test_unknown_schema_is_one_line_and_non_zero(tmp_path: Path) -> None:
+    document = json.loads(RUN_FILES[0].read_text(encoding="utf-8"))
+    document["schema"] = 7
+    future = tmp_path / "future.json"
+    future.write_text(json.dumps(document), encoding="utf-8")
+    finished = run_reports("table", future)
+    assert finished.returncode == 2
+    assert finished.stderr.splitlines() == [
+        f"reports: error: {future}: result schema version 7 is not supported"
+        " (this reader supports version 1)"
+    ]
+    assert "Traceback" not in finished.stderr
+
+
+def test_output_option_writes_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "compat.md"
+    assert main(["table", *map(str, RUN_FILES), "-o", str(out)]) == 0
+    assert capsys.readouterr().out == ""
+    written = out.read_text(encoding="utf-8")
+    assert written == markdown_report([load(path) for path in RUN_FILES])
+    assert written.startswith("## Compatibility\n")
+
+
+def test_unwritable_output_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "no-such-dir" / "compat.md"
+    assert main(["table", str(RUN_FILES[0]), "-o", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"reports: error: {out}: cannot write: No such file or directory\n"
+    )
+
+
+def test_table_needs_at_least_one_file(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["table"])
+    assert exited.value.code == 2
+    assert "reports table: error: the following arguments are required: FILE" in (
+        capsys.readouterr().err
+    )

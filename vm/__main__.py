@@ -1,0 +1,106 @@
+"""`python -m vm run`: boot a kernel with a NUMA topology, run the matrix, print the table.
+
+Every error the user can fix, or the machine caused, ends as one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from fixtures.profile import ProfileError, load_profile
+from vm.errors import InfraError, SuiteError, UserError
+from vm.host import choose_accel, ensure_host_tools
+from vm.kernels import resolve_kernel
+from vm.runner import DEFAULT_TIMEOUT_S, REPO_ROOT, run_in_vm
+from vm.topology import load_preset
+
+CACHE_DIR = Path.home() / ".cache" / "mempolicy-conformance"
+RESULTS_DIR = REPO_ROOT / "reports" / "results"
+RUNS_DIR = REPO_ROOT / "reports" / "runs"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m vm", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="boot a kernel in QEMU and run the conformance matrix")
+    run.add_argument("--kernel", default="debian:6.1", help="debian:6.1, debian:6.12, or a kernel image path (default: %(default)s)")
+    run.add_argument("--topology", default="default", help="topology preset name or .toml path (default: %(default)s)")
+    run.add_argument("--profile", default="mainline", help="kernel profile name or file (default: %(default)s)")
+    run.add_argument("--results", type=Path, default=RESULTS_DIR, help="where the result document goes (default: reports/results)")
+    run.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds before the VM is killed")
+    run.add_argument("--append", action="append", default=[], help="extra kernel parameter (repeatable)")
+    run.add_argument("--no-install", action="store_true", help="never install host packages, only say which are missing")
+    run.add_argument("pytest_args", nargs="*", help="after --: passed to pytest in the guest (-k EXPR, -m MARK, -x)")
+    return parser
+
+
+def _profile_name(name: str) -> str:
+    try:
+        return load_profile(name).name
+    except ProfileError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in ".-_" else "_" for c in text)
+
+
+def command_run(args: argparse.Namespace) -> int:
+    # Cheap checks first: a typo must not cost a kernel download.
+    preset = load_preset(args.topology)
+    profile = _profile_name(args.profile)
+    kernel = resolve_kernel(args.kernel, cache_dir=CACHE_DIR / "kernels")
+    ensure_host_tools(install=not args.no_install)
+    accel = choose_accel()
+    started = time.time()
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(started))
+    run_dir = RUNS_DIR / f"{stamp}-{_safe(kernel.release)}-{preset.name}"
+    print(f"booting {kernel.release} ({kernel.source}) with topology {preset.name} under {accel}", file=sys.stderr)
+    pytest_args = [
+        f"--topology-preset={preset.name}",
+        f"--kernel-source={kernel.source}",
+        f"--profile={profile}",
+        *args.pytest_args,
+    ]
+    run = run_in_vm(kernel.image, preset, run_dir, accel=accel, pytest_args=pytest_args, append=args.append, timeout_s=args.timeout)
+    if run.status in ("lost-vm", "timeout"):
+        raise InfraError(f"{run.status}: the guest left no result file; console log: {run.console_log}")
+
+    from reports.results import load
+    from reports.table import markdown_report
+    from vm.annotate import annotate
+
+    document = annotate(run, kernel, accel=accel, started=started)
+    args.results.mkdir(parents=True, exist_ok=True)
+    result_file = args.results / f"{_safe(kernel.release)}--{preset.name}--{profile}.json"
+    text = json.dumps(document, indent=1) + "\n"
+    result_file.write_text(text)
+    (run_dir / "result.json").write_text(text)
+    print(markdown_report([load(result_file)]))
+    boot = f"{run.boot_s:.1f}" if run.boot_s is not None else "?"
+    print(f"\nresult: {result_file}\nrun folder: {run.run_dir} (wall {run.wall_s:.0f} s, guest boot {boot} s)", file=sys.stderr)
+    for line in run.crashes:
+        print(f"console: {line}", file=sys.stderr)
+    bad = [c for c in document["cases"] if c["verdict"] in ("fail", "error")]
+    return 1 if bad or run.status != "ok" else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return command_run(args)
+    except SuiteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Entry point inside the guest: run the matrix and leave the results as files.
+
+The host reads `status.json` as its side channel: a run that leaves no status file is a
+lost VM, whatever the console says.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def uptime_s() -> float:
+    return float(Path("/proc/uptime").read_text().split()[0])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, required=True, help="results folder shared with the host")
+    parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed on to pytest")
+    args = parser.parse_args(argv)
+    boot_s = uptime_s()
+
+    import pytest  # after the clock reading: importing is part of the run, not of the boot
+
+    status = pytest.main(
+        [
+            "conformance",
+            f"--result-json={args.out / 'result.json'}",
+            f"--junitxml={args.out / 'junit.xml'}",
+            *[a for a in args.pytest_args if a != "--"],
+        ]
+    )
+    (args.out / "status.json").write_text(
+        json.dumps({"pytest_exit": int(status), "boot_s": boot_s, "run_s": uptime_s() - boot_s}) + "\n"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

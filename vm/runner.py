@@ -1,0 +1,133 @@
+"""Boot a kernel with virtme-ng and run the matrix in it; results come back as files.
+
+The guest sees the host's root filesystem read-only (so the same Python and pytest run
+there) and one read-write folder, the run folder, where it leaves result.json, junit.xml
+and status.json. The console goes to console.log as evidence only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from vm.console import crashes
+from vm.errors import InfraError
+from vm.topology import TopologyPreset
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_TIMEOUT_S = 1800.0
+# Guest modules the matrix never uses; udev loading them costs seconds under TCG.
+SKIPPED_GUEST_MODULES = "kvm,kvm_intel,kvm_amd,drm,bochs,snd,soundcore,psmouse,floppy"
+
+
+@dataclass(frozen=True)
+class GuestRun:
+    run_dir: Path
+    console_log: Path
+    status: str  # ok | crashed | lost-vm | timeout
+    wall_s: float
+    boot_s: float | None  # kernel start to the suite's start, measured in the guest
+    pytest_exit: int | None
+    crashes: tuple[str, ...]
+
+    @property
+    def result_file(self) -> Path:
+        return self.run_dir / "result.json"
+
+
+def vng_executable() -> str:
+    beside_python = Path(sys.executable).parent / "vng"
+    found = str(beside_python) if beside_python.exists() else shutil.which("vng")
+    if not found:
+        raise InfraError("virtme-ng's vng is not installed: run through tox, or pip install virtme-ng")
+    return found
+
+
+def guest_command(run_dir: Path, pytest_args: Sequence[str]) -> str:
+    """The command line the guest runs (vng --exec takes one string; quoted here, once)."""
+    argv = ["env", "PYTHONDONTWRITEBYTECODE=1", sys.executable, "-m", "vm.guest_main", "--out", str(run_dir), "--", *pytest_args]
+    return shlex.join(argv)
+
+
+def vng_command(
+    image: Path, preset: TopologyPreset, run_dir: Path, *, accel: str, pytest_args: Sequence[str], append: Sequence[str] = ()
+) -> list[str]:
+    command = [vng_executable(), "--run", str(image), "--verbose"]
+    if accel != "kvm":
+        command.append("--disable-kvm")
+    command += preset.vng_arguments()
+    command += ["--rwdir", str(run_dir), "--cwd", str(REPO_ROOT)]
+    for parameter in (f"module_blacklist={SKIPPED_GUEST_MODULES}", *append):
+        command += ["--append", parameter]
+    command += ["--exec", guest_command(run_dir, pytest_args)]
+    return command
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
+
+
+def run_in_vm(
+    image: Path,
+    preset: TopologyPreset,
+    run_dir: Path,
+    *,
+    accel: str,
+    pytest_args: Sequence[str] = (),
+    append: Sequence[str] = (),
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> GuestRun:
+    """Boot `image` with `preset`, run the matrix, and say what became of the guest."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    console_log = run_dir / "console.log"
+    command = vng_command(image, preset, run_dir, accel=accel, pytest_args=pytest_args, append=append)
+    (run_dir / "command.json").write_text(json.dumps(command, indent=1) + "\n")
+    started = time.monotonic()
+    timed_out = False
+    with console_log.open("wb") as log:
+        # A session of its own, so a timeout can take QEMU down with vng.
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO_ROOT
+        )
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _stop(process)
+        except BaseException:
+            _stop(process)
+            raise
+    wall_s = time.monotonic() - started
+    found = tuple(crashes(console_log))
+    status_file = run_dir / "status.json"
+    guest = json.loads(status_file.read_text()) if status_file.exists() else None
+    if timed_out:
+        status = "timeout"
+    elif guest is None or not (run_dir / "result.json").exists():
+        status = "lost-vm"
+    elif found:
+        status = "crashed"
+    else:
+        status = "ok"
+    return GuestRun(
+        run_dir=run_dir,
+        console_log=console_log,
+        status=status,
+        wall_s=wall_s,
+        boot_s=guest["boot_s"] if guest else None,
+        pytest_exit=guest["pytest_exit"] if guest else None,
+        crashes=found,
+    )

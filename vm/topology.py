@@ -1,0 +1,127 @@
+"""Topology presets: the guest's NUMA layout, kept as TOML files in vm/topologies/.
+
+A preset gives the guest's memory, its nodes (id, CPU count, memory) and the distances
+that differ from QEMU's defaults; `vng_arguments` turns it into virtme-ng options.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from vm.errors import UserError
+
+PRESET_DIR = Path(__file__).with_name("topologies")
+MAX_QEMU_NODES = 128  # QEMU's MAX_NODES
+DEFAULT_DISTANCE = 20  # QEMU's (and ACPI SLIT's) distance to a remote node
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    id: int
+    cpus: int  # how many vCPUs the node gets (0: CPU-less)
+    memory_mib: int  # 0: a memoryless node
+
+
+@dataclass(frozen=True)
+class TopologyPreset:
+    name: str
+    description: str
+    memory_mib: int
+    nodes: tuple[NodeSpec, ...]
+    distances: tuple[tuple[int, int, int], ...]  # (src, dst, value), symmetric
+
+    @property
+    def cpus(self) -> int:
+        return sum(n.cpus for n in self.nodes)
+
+    def distance_matrix(self) -> list[tuple[int, int, int]]:
+        """Every ordered pair of different nodes with its distance (QEMU's default 20)."""
+        given = {(s, d): v for s, d, v in self.distances} | {(d, s): v for s, d, v in self.distances}
+        ids = [n.id for n in self.nodes]
+        return [(s, d, given.get((s, d), DEFAULT_DISTANCE)) for s in ids for d in ids if s != d]
+
+    def vng_arguments(self) -> list[str]:
+        args = ["--cpus", str(self.cpus), "--memory", f"{self.memory_mib}M"]
+        # One socket per vCPU: QEMU's default puts all vCPUs in one socket, and a socket
+        # (a shared LLC) spanning two nodes makes the kernel WARN in topology_sane().
+        args += ["--qemu-opts", f"-smp {self.cpus},sockets={self.cpus},cores=1,threads=1"]
+        first_cpu = 0
+        for node in self.nodes:
+            spec = f"{node.memory_mib}M" if node.memory_mib else "0"
+            if node.cpus:
+                spec += f",cpus={first_cpu}-{first_cpu + node.cpus - 1}"
+                first_cpu += node.cpus
+            args += ["--numa", spec]
+        if self.distances:
+            # Once one distance is given QEMU wants every pair, both directions spelled out.
+            for src, dst, value in self.distance_matrix():
+                args += ["--numa-distance", f"{src},{dst}={value}"]
+        return args
+
+
+def known_presets() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
+
+
+def _parse_distance(name: str, key: str, value: object) -> tuple[int, int, int]:
+    try:
+        src, dst = (int(part) for part in key.split("-"))
+        return src, dst, int(value)  # type: ignore[call-overload]
+    except (ValueError, TypeError):
+        raise UserError(f"topology {name}: distance {key!r} = {value!r} is not 'SRC-DST' = NUMBER") from None
+
+
+def parse_preset(name: str, text: str) -> TopologyPreset:
+    try:
+        data = tomllib.loads(text)
+        nodes = tuple(NodeSpec(int(n["id"]), int(n.get("cpus", 0)), int(n["memory_mib"])) for n in data["nodes"])
+        memory = int(data["memory_mib"])
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"topology {name}: not valid TOML ({exc})") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"topology {name}: missing or malformed field {exc}") from None
+    preset = TopologyPreset(
+        name=name,
+        description=str(data.get("description", "")),
+        memory_mib=memory,
+        nodes=nodes,
+        distances=tuple(_parse_distance(name, k, v) for k, v in data.get("distances", {}).items()),
+    )
+    validate(preset)
+    return preset
+
+
+def validate(preset: TopologyPreset) -> None:
+    name = preset.name
+    ids = [n.id for n in preset.nodes]
+    if not ids:
+        raise UserError(f"topology {name}: no nodes")
+    if len(ids) > MAX_QEMU_NODES:
+        raise UserError(f"topology {name}: {len(ids)} nodes, QEMU allows at most {MAX_QEMU_NODES}")
+    # QEMU refuses holes ("numa: Node ID missing"), and Linux numbers nodes by discovery.
+    if ids != list(range(len(ids))):
+        raise UserError(f"topology {name}: node ids must be 0..{len(ids) - 1} in order, got {ids}")
+    total = sum(n.memory_mib for n in preset.nodes)
+    if total != preset.memory_mib:
+        raise UserError(
+            f"topology {name}: node memory adds up to {total} MiB but the guest has "
+            f"{preset.memory_mib} MiB; make memory_mib equal to the sum of the nodes"
+        )
+    if preset.cpus == 0:
+        raise UserError(f"topology {name}: no node has a CPU")
+    for src, dst, value in preset.distances:
+        if src not in ids or dst not in ids or src == dst or not 10 < value <= 255:
+            raise UserError(f"topology {name}: distance {src}-{dst} = {value} needs two different nodes and 10 < value <= 255")
+
+
+def load_preset(name_or_path: str) -> TopologyPreset:
+    path = Path(name_or_path)
+    if not (path.suffix == ".toml" and path.is_file()):
+        path = PRESET_DIR / f"{name_or_path}.toml"
+    if not path.is_file():
+        raise UserError(
+            f"unknown topology {name_or_path!r}: choose one of {', '.join(known_presets())} or give a .toml path"
+        )
+    return parse_preset(path.stem, path.read_text())
