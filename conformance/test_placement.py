@@ -24,11 +24,23 @@ def test_anon_placement(
     c = placement_case
     case.params = {**c.params(), "mapping": "anon_private", "pages": DEFAULT_PAGES}
     if c.api == "mbind":
-        run = observed_outcome(case, run_in_child(lambda: anon_under_vma_policy(c.policy, DEFAULT_PAGES, c.cpu)))
+        run = observed_outcome(
+            case, run_in_child(lambda: anon_under_vma_policy(c.policy, DEFAULT_PAGES, c.cpu))
+        )
         expected = oracle.vma_placement(
-            topology, c.policy, profile, kernel_release, npages=DEFAULT_PAGES, vm_pgoff=run.vm_pgoff, cpu_node=c.cpu_node
+            topology,
+            c.policy,
+            profile,
+            kernel_release,
+            npages=DEFAULT_PAGES,
+            vm_pgoff=run.vm_pgoff,
+            cpu_node=c.cpu_node,
         )
     else:
-        run = observed_outcome(case, run_in_child(lambda: anon_under_task_policy(c.policy, DEFAULT_PAGES, c.cpu)))
-        expected = oracle.task_placement(topology, c.policy, profile, kernel_release, npages=DEFAULT_PAGES, cpu_node=c.cpu_node)
+        run = observed_outcome(
+            case, run_in_child(lambda: anon_under_task_policy(c.policy, DEFAULT_PAGES, c.cpu))
+        )
+        expected = oracle.task_placement(
+            topology, c.policy, profile, kernel_release, npages=DEFAULT_PAGES, cpu_node=c.cpu_node
+        )
     check_placement(case, expected, run)

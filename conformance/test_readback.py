@@ -15,7 +15,9 @@ from fixtures.workloads import anon_under_task_policy, anon_under_vma_policy
 PAGES = 1  # readback needs a VMA, not a placement
 
 
-def test_readback(placement_case: PlacementCase, profile: Profile, kernel_release: str, case: CaseRecord) -> None:
+def test_readback(
+    placement_case: PlacementCase, profile: Profile, kernel_release: str, case: CaseRecord
+) -> None:
     c = placement_case
     case.params = c.params()
     workload = anon_under_vma_policy if c.api == "mbind" else anon_under_task_policy

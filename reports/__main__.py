@@ -28,15 +28,31 @@ def _parser() -> argparse.ArgumentParser:
         help="Markdown compatibility table of one or more runs, with the failures explained",
         description="One row per case, one column per run, then why each failure failed.",
     )
-    table.add_argument("files", nargs="+", type=Path, metavar="FILE", help="result document")
+    table.add_argument(
+        "files", nargs="+", type=Path, metavar="FILE", help="result document, or a folder of them"
+    )
     table.add_argument(
         "-o", "--output", type=Path, metavar="OUT", help="write the Markdown here, not stdout"
     )
     return parser
 
 
+def expand(paths: Sequence[Path]) -> list[Path]:
+    """Files as given; a folder stands for the *.json documents in it, sorted."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(path.glob("*.json"))
+            if not found:
+                raise UserError(f"{path}: no result documents (*.json) in this folder")
+            files += found
+        else:
+            files.append(path)
+    return files
+
+
 def _table(files: Sequence[Path], output: Path | None) -> None:
-    markdown = markdown_report([load(file) for file in files])
+    markdown = markdown_report([load(file) for file in expand(files)])
     if output is None:
         sys.stdout.write(markdown)
         return

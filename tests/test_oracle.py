@@ -25,8 +25,12 @@ def test_interleave_counts_from_vm_pgoff_and_the_lowest_node() -> None:
 def test_kernels_before_6_7_truncate_the_interleave_index_to_32_bits() -> None:
     # Recorded on 6.1.0-56-amd64: vm_pgoff 0x7f1fa4c58, nodes 0-2, the first page on node 1.
     policy = Policy(Mode.MPOL_INTERLEAVE, frozenset({0, 1, 2}))
-    old = oracle.vma_placement(TOPOLOGY, policy, MAINLINE, "6.1.0-56-amd64", npages=3, vm_pgoff=0x7F1FA4C58, cpu_node=0)
-    new = oracle.vma_placement(TOPOLOGY, policy, MAINLINE, RELEASE, npages=3, vm_pgoff=0x7F1FA4C58, cpu_node=0)
+    old = oracle.vma_placement(
+        TOPOLOGY, policy, MAINLINE, "6.1.0-56-amd64", npages=3, vm_pgoff=0x7F1FA4C58, cpu_node=0
+    )
+    new = oracle.vma_placement(
+        TOPOLOGY, policy, MAINLINE, RELEASE, npages=3, vm_pgoff=0x7F1FA4C58, cpu_node=0
+    )
     assert isinstance(old, ExactPages) and isinstance(new, ExactPages)
     assert old.per_page == (1, 2, 0)
     assert new.per_page == (2, 0, 1)
@@ -34,7 +38,9 @@ def test_kernels_before_6_7_truncate_the_interleave_index_to_32_bits() -> None:
 
 def test_vma_interleave_is_exact_per_page() -> None:
     policy = Policy(Mode.MPOL_INTERLEAVE, frozenset({0, 1}))
-    expected = oracle.vma_placement(TOPOLOGY, policy, MAINLINE, RELEASE, npages=255, vm_pgoff=0x7F12345, cpu_node=0)
+    expected = oracle.vma_placement(
+        TOPOLOGY, policy, MAINLINE, RELEASE, npages=255, vm_pgoff=0x7F12345, cpu_node=0
+    )
     assert isinstance(expected, ExactPages)
     assert expected.counts == {0: 127, 1: 128}
     assert expected.violations(expected.per_page) == []
@@ -55,13 +61,17 @@ def test_vma_interleave_is_exact_per_page() -> None:
     ],
 )
 def test_single_node_placements(policy: Policy, cpu_node: int, node: int) -> None:
-    expected = oracle.vma_placement(TOPOLOGY, policy, MAINLINE, RELEASE, npages=10, vm_pgoff=0, cpu_node=cpu_node)
+    expected = oracle.vma_placement(
+        TOPOLOGY, policy, MAINLINE, RELEASE, npages=10, vm_pgoff=0, cpu_node=cpu_node
+    )
     assert isinstance(expected, ExactPages)
     assert expected.counts == {node: 10}
 
 
 def test_local_allocation_from_a_memoryless_node_may_use_either_nearest_node() -> None:
-    expected = oracle.vma_placement(TOPOLOGY, Policy(Mode.MPOL_LOCAL), MAINLINE, RELEASE, npages=8, vm_pgoff=0, cpu_node=2)
+    expected = oracle.vma_placement(
+        TOPOLOGY, Policy(Mode.MPOL_LOCAL), MAINLINE, RELEASE, npages=8, vm_pgoff=0, cpu_node=2
+    )
     assert isinstance(expected, Within)
     assert expected.nodes == {0, 1}
     assert expected.violations((0,) * 8) == []

@@ -11,21 +11,34 @@ SYSFS = Path(__file__).parent / "data" / "sysfs"
 
 @pytest.mark.parametrize(
     ("text", "ids"),
-    [("0", {0}), ("0-2", {0, 1, 2}), ("0-1,4", {0, 1, 4}), ("\n", set()), ("0,2-3,7\n", {0, 2, 3, 7})],
+    [
+        ("0", {0}),
+        ("0-2", {0, 1, 2}),
+        ("0-1,4", {0, 1, 4}),
+        ("\n", set()),
+        ("0,2-3,7\n", {0, 2, 3, 7}),
+    ],
 )
 def test_parse_nodelist(text: str, ids: set[int]) -> None:
     assert parse_nodelist(text) == ids
 
 
 def test_meminfo_fields() -> None:
-    fields = parse_node_meminfo("Node 3 MemTotal:  513300 kB\nNode 3 MemFree:   502376 kB\nNode 3 HugePages_Total:     0\n")
+    fields = parse_node_meminfo(
+        "Node 3 MemTotal:  513300 kB\nNode 3 MemFree:   502376 kB\nNode 3 HugePages_Total:     0\n"
+    )
     assert fields == {"MemTotal": 513300, "MemFree": 502376, "HugePages_Total": 0}
 
 
 def test_memoryless_and_cpuless_nodes_are_told_apart() -> None:
     topology = discover(SYSFS / "qemu-3mem-1memoryless")
     kinds = {n.id: n.kind for n in topology.nodes.values()}
-    assert kinds == {0: NodeKind.NORMAL, 1: NodeKind.NORMAL, 2: NodeKind.MEMORYLESS, 3: NodeKind.CPULESS}
+    assert kinds == {
+        0: NodeKind.NORMAL,
+        1: NodeKind.NORMAL,
+        2: NodeKind.MEMORYLESS,
+        3: NodeKind.CPULESS,
+    }
     assert topology.memory_nodes == (0, 1, 3)
     assert topology.cpu_nodes == (0, 1, 2)
     assert topology.nodes[2].cpus == (2,)

@@ -21,9 +21,22 @@ pytestmark = pytest.mark.vm
 
 
 @pytest.fixture(scope="module")
-def guest_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+def guest_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     results = tmp_path_factory.mktemp("results")
-    command = [sys.executable, "-m", "vm", "run", "--kernel", "debian:6.1", "--topology", "default", "--results", str(results)]
+    command = [
+        sys.executable,
+        "-m",
+        "vm",
+        "run",
+        "--kernel",
+        "debian:6.1",
+        "--topology",
+        "default",
+        "--results",
+        str(results),
+    ]
     finished = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800)
     documents = list(results.glob("*.json"))
     assert len(documents) == 1, f"no result document; stderr:\n{finished.stderr[-3000:]}"
@@ -45,11 +58,15 @@ def test_guest_sees_the_preset_topology(guest_run: tuple[Any, dict[str, Any]]) -
     assert document["run"]["status"] == "ok"
 
 
-def test_every_placement_case_passes(guest_run: tuple[subprocess.CompletedProcess[str], dict[str, Any]]) -> None:
+def test_every_placement_case_passes(
+    guest_run: tuple[subprocess.CompletedProcess[str], dict[str, Any]],
+) -> None:
     finished, document = guest_run
     placement = [c for c in document["cases"] if c["area"] == "placement"]
     assert len(placement) >= 30
-    not_passing = {c["id"]: (c["verdict"], c["message"]) for c in document["cases"] if c["verdict"] != "pass"}
+    not_passing = {
+        c["id"]: (c["verdict"], c["message"]) for c in document["cases"] if c["verdict"] != "pass"
+    }
     assert not not_passing
     assert finished.returncode == 0
     # The table the README promises is on stdout, one row per case.

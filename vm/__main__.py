@@ -28,14 +28,41 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m vm", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="boot a kernel in QEMU and run the conformance matrix")
-    run.add_argument("--kernel", default="debian:6.1", help="debian:6.1, debian:6.12, or a kernel image path (default: %(default)s)")
-    run.add_argument("--topology", default="default", help="topology preset name or .toml path (default: %(default)s)")
-    run.add_argument("--profile", default="mainline", help="kernel profile name or file (default: %(default)s)")
-    run.add_argument("--results", type=Path, default=RESULTS_DIR, help="where the result document goes (default: reports/results)")
-    run.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds before the VM is killed")
-    run.add_argument("--append", action="append", default=[], help="extra kernel parameter (repeatable)")
-    run.add_argument("--no-install", action="store_true", help="never install host packages, only say which are missing")
-    run.add_argument("pytest_args", nargs="*", help="after --: passed to pytest in the guest (-k EXPR, -m MARK, -x)")
+    run.add_argument(
+        "--kernel",
+        default="debian:6.1",
+        help="debian:6.1, debian:6.12, or a kernel image path (default: %(default)s)",
+    )
+    run.add_argument(
+        "--topology",
+        default="default",
+        help="topology preset name or .toml path (default: %(default)s)",
+    )
+    run.add_argument(
+        "--profile", default="mainline", help="kernel profile name or file (default: %(default)s)"
+    )
+    run.add_argument(
+        "--results",
+        type=Path,
+        default=RESULTS_DIR,
+        help="where the result document goes (default: reports/results)",
+    )
+    run.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds before the VM is killed"
+    )
+    run.add_argument(
+        "--append", action="append", default=[], help="extra kernel parameter (repeatable)"
+    )
+    run.add_argument(
+        "--no-install",
+        action="store_true",
+        help="never install host packages, only say which are missing",
+    )
+    run.add_argument(
+        "pytest_args",
+        nargs="*",
+        help="after --: passed to pytest in the guest (-k EXPR, -m MARK, -x)",
+    )
     return parser
 
 
@@ -60,16 +87,29 @@ def command_run(args: argparse.Namespace) -> int:
     started = time.time()
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(started))
     run_dir = RUNS_DIR / f"{stamp}-{_safe(kernel.release)}-{preset.name}"
-    print(f"booting {kernel.release} ({kernel.source}) with topology {preset.name} under {accel}", file=sys.stderr)
+    print(
+        f"booting {kernel.release} ({kernel.source}) with topology {preset.name} under {accel}",
+        file=sys.stderr,
+    )
     pytest_args = [
         f"--topology-preset={preset.name}",
         f"--kernel-source={kernel.source}",
         f"--profile={profile}",
         *args.pytest_args,
     ]
-    run = run_in_vm(kernel.image, preset, run_dir, accel=accel, pytest_args=pytest_args, append=args.append, timeout_s=args.timeout)
+    run = run_in_vm(
+        kernel.image,
+        preset,
+        run_dir,
+        accel=accel,
+        pytest_args=pytest_args,
+        append=args.append,
+        timeout_s=args.timeout,
+    )
     if run.status in ("lost-vm", "timeout"):
-        raise InfraError(f"{run.status}: the guest left no result file; console log: {run.console_log}")
+        raise InfraError(
+            f"{run.status}: the guest left no result file; console log: {run.console_log}"
+        )
 
     from reports.results import load
     from reports.table import markdown_report
@@ -83,7 +123,11 @@ def command_run(args: argparse.Namespace) -> int:
     (run_dir / "result.json").write_text(text)
     print(markdown_report([load(result_file)]))
     boot = f"{run.boot_s:.1f}" if run.boot_s is not None else "?"
-    print(f"\nresult: {result_file}\nrun folder: {run.run_dir} (wall {run.wall_s:.0f} s, guest boot {boot} s)", file=sys.stderr)
+    print(
+        f"\nresult: {result_file}\nrun folder: {run.run_dir} "
+        f"(wall {run.wall_s:.0f} s, guest boot {boot} s)",
+        file=sys.stderr,
+    )
     for line in run.crashes:
         print(f"console: {line}", file=sys.stderr)
     bad = [c for c in document["cases"] if c["verdict"] in ("fail", "error")]

@@ -18,7 +18,9 @@ def uptime_s() -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, required=True, help="results folder shared with the host")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="results folder shared with the host"
+    )
     parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed on to pytest")
     args = parser.parse_args(argv)
     boot_s = uptime_s()
@@ -34,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         ]
     )
     (args.out / "status.json").write_text(
-        json.dumps({"pytest_exit": int(status), "boot_s": boot_s, "run_s": uptime_s() - boot_s}) + "\n"
+        json.dumps({"pytest_exit": int(status), "boot_s": boot_s, "run_s": uptime_s() - boot_s})
+        + "\n"
     )
     return 0
 

@@ -48,18 +48,36 @@ def vng_executable() -> str:
     beside_python = Path(sys.executable).parent / "vng"
     found = str(beside_python) if beside_python.exists() else shutil.which("vng")
     if not found:
-        raise InfraError("virtme-ng's vng is not installed: run through tox, or pip install virtme-ng")
+        raise InfraError(
+            "virtme-ng's vng is not installed: run through tox, or pip install virtme-ng"
+        )
     return found
 
 
 def guest_command(run_dir: Path, pytest_args: Sequence[str]) -> str:
     """The command line the guest runs (vng --exec takes one string; quoted here, once)."""
-    argv = ["env", "PYTHONDONTWRITEBYTECODE=1", sys.executable, "-m", "vm.guest_main", "--out", str(run_dir), "--", *pytest_args]
+    argv = [
+        "env",
+        "PYTHONDONTWRITEBYTECODE=1",
+        sys.executable,
+        "-m",
+        "vm.guest_main",
+        "--out",
+        str(run_dir),
+        "--",
+        *pytest_args,
+    ]
     return shlex.join(argv)
 
 
 def vng_command(
-    image: Path, preset: TopologyPreset, run_dir: Path, *, accel: str, pytest_args: Sequence[str], append: Sequence[str] = ()
+    image: Path,
+    preset: TopologyPreset,
+    run_dir: Path,
+    *,
+    accel: str,
+    pytest_args: Sequence[str],
+    append: Sequence[str] = (),
 ) -> list[str]:
     command = [vng_executable(), "--run", str(image), "--verbose"]
     if accel != "kvm":
@@ -93,14 +111,21 @@ def run_in_vm(
     """Boot `image` with `preset`, run the matrix, and say what became of the guest."""
     run_dir.mkdir(parents=True, exist_ok=True)
     console_log = run_dir / "console.log"
-    command = vng_command(image, preset, run_dir, accel=accel, pytest_args=pytest_args, append=append)
+    command = vng_command(
+        image, preset, run_dir, accel=accel, pytest_args=pytest_args, append=append
+    )
     (run_dir / "command.json").write_text(json.dumps(command, indent=1) + "\n")
     started = time.monotonic()
     timed_out = False
     with console_log.open("wb") as log:
         # A session of its own, so a timeout can take QEMU down with vng.
         process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO_ROOT
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=REPO_ROOT,
         )
         try:
             process.wait(timeout=timeout_s)

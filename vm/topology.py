@@ -38,7 +38,9 @@ class TopologyPreset:
 
     def distance_matrix(self) -> list[tuple[int, int, int]]:
         """Every ordered pair of different nodes with its distance (QEMU's default 20)."""
-        given = {(s, d): v for s, d, v in self.distances} | {(d, s): v for s, d, v in self.distances}
+        given = {(s, d): v for s, d, v in self.distances} | {
+            (d, s): v for s, d, v in self.distances
+        }
         ids = [n.id for n in self.nodes]
         return [(s, d, given.get((s, d), DEFAULT_DISTANCE)) for s in ids for d in ids if s != d]
 
@@ -70,13 +72,18 @@ def _parse_distance(name: str, key: str, value: object) -> tuple[int, int, int]:
         src, dst = (int(part) for part in key.split("-"))
         return src, dst, int(value)  # type: ignore[call-overload]
     except (ValueError, TypeError):
-        raise UserError(f"topology {name}: distance {key!r} = {value!r} is not 'SRC-DST' = NUMBER") from None
+        raise UserError(
+            f"topology {name}: distance {key!r} = {value!r} is not 'SRC-DST' = NUMBER"
+        ) from None
 
 
 def parse_preset(name: str, text: str) -> TopologyPreset:
     try:
         data = tomllib.loads(text)
-        nodes = tuple(NodeSpec(int(n["id"]), int(n.get("cpus", 0)), int(n["memory_mib"])) for n in data["nodes"])
+        nodes = tuple(
+            NodeSpec(int(n["id"]), int(n.get("cpus", 0)), int(n["memory_mib"]))
+            for n in data["nodes"]
+        )
         memory = int(data["memory_mib"])
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"topology {name}: not valid TOML ({exc})") from None
@@ -113,7 +120,10 @@ def validate(preset: TopologyPreset) -> None:
         raise UserError(f"topology {name}: no node has a CPU")
     for src, dst, value in preset.distances:
         if src not in ids or dst not in ids or src == dst or not 10 < value <= 255:
-            raise UserError(f"topology {name}: distance {src}-{dst} = {value} needs two different nodes and 10 < value <= 255")
+            raise UserError(
+                f"topology {name}: distance {src}-{dst} = {value} needs two different nodes "
+                "and 10 < value <= 255"
+            )
 
 
 def load_preset(name_or_path: str) -> TopologyPreset:
@@ -122,6 +132,7 @@ def load_preset(name_or_path: str) -> TopologyPreset:
         path = PRESET_DIR / f"{name_or_path}.toml"
     if not path.is_file():
         raise UserError(
-            f"unknown topology {name_or_path!r}: choose one of {', '.join(known_presets())} or give a .toml path"
+            f"unknown topology {name_or_path!r}: choose one of "
+            f"{', '.join(known_presets())} or give a .toml path"
         )
     return parse_preset(path.stem, path.read_text())

@@ -1,0 +1,71 @@
+"""Bad input to the main command ends in one line naming the cause, never a traceback.
+
+Each of these fails before anything is installed or downloaded.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vm.runner import REPO_ROOT
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vm", "run", "--no-install", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def assert_one_line_error(finished: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    assert finished.returncode == 2
+    lines = finished.stderr.strip().splitlines()
+    assert len(lines) == 1, finished.stderr
+    assert lines[0].startswith("error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+    assert "Traceback" not in finished.stderr
+
+
+def test_missing_kernel_image() -> None:
+    assert_one_line_error(
+        run_cli("--kernel", "/nonexistent/bzImage"),
+        "kernel image not found",
+        "/nonexistent/bzImage",
+    )
+
+
+def test_unknown_distro_kernel() -> None:
+    assert_one_line_error(run_cli("--kernel", "debian:2.4"), "debian:2.4", "6.1")
+
+
+def test_unknown_topology() -> None:
+    assert_one_line_error(run_cli("--topology", "nope"), "unknown topology 'nope'", "default")
+
+
+def test_node_sizes_beyond_guest_memory(tmp_path: Path) -> None:
+    preset = tmp_path / "big.toml"
+    preset.write_text(
+        "memory_mib = 1024\n[[nodes]]\nid = 0\ncpus = 1\nmemory_mib = 1024\n"
+        "[[nodes]]\nid = 1\nmemory_mib = 4096\n"
+    )
+    assert_one_line_error(
+        run_cli("--topology", str(preset)), "adds up to 5120 MiB but the guest has 1024 MiB"
+    )
+
+
+def test_unknown_profile() -> None:
+    assert_one_line_error(run_cli("--profile", "nope"), "unknown profile 'nope'", "mainline")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["run", "--help"]])
+def test_help(args: list[str]) -> None:
+    finished = subprocess.run(
+        [sys.executable, "-m", "vm", *args], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    assert finished.returncode == 0 and "--topology" in finished.stdout or "run" in finished.stdout

@@ -1,0 +1,84 @@
+"""The placement probe: numa_maps parsing on recorded text, and the live kernel's answers
+on this host (a NUMA kernel with at least node 0), in forked children."""
+
+from pathlib import Path
+
+import pytest
+
+from fixtures.child import run_in_child
+from fixtures.memory import PAGE_SIZE, AnonMapping, numa_maps_counts
+from fixtures.probe import counts_of, nodes_by_get_mempolicy, probe
+from fixtures.syscalls import NodeMask, get_mempolicy, mbind, set_mempolicy
+from fixtures.uapi import Mode
+
+NUMA_MAPS = """\
+55d0c8a00000 default file=/usr/bin/python3.11 mapped=50 N0=50 kernelpagesize_kB=4
+7f1fa4c57000 default
+7f1fa4c58000 interleave:0-2 anon=255 dirty=255 active=0 N0=85 N1=85 N2=85 kernelpagesize_kB=4
+7f1fa4d57000 default
+"""
+
+needs_numa = pytest.mark.skipif(
+    not Path("/sys/devices/system/node/node0").exists(), reason="host kernel without NUMA"
+)
+
+
+def test_numa_maps_line_of_the_region(tmp_path: Path) -> None:
+    maps = tmp_path / "numa_maps"
+    maps.write_text(NUMA_MAPS)
+    assert numa_maps_counts(0x7F1FA4C58000, maps) == {0: 85, 1: 85, 2: 85}
+    assert numa_maps_counts(0x7F1FA4C57000, maps) == {}
+    with pytest.raises(LookupError):
+        numa_maps_counts(0x1000, maps)
+
+
+def test_counts_leave_out_missing_pages() -> None:
+    assert counts_of((0, 2, 2, -14, -2)) == {0: 1, 2: 2}
+
+
+def test_nodemask_maxnode_is_one_more_than_its_bits() -> None:
+    mask = NodeMask({0, 65}, nbits=128)
+    assert mask.maxnode == 129
+    assert mask.nodes() == {0, 65}
+    with pytest.raises(ValueError):
+        NodeMask({128}, nbits=128)
+
+
+@needs_numa
+def test_live_probe_agrees_with_ltp_method() -> None:
+    def workload() -> tuple[dict[int, int], tuple[int, ...], tuple[int, ...]]:
+        with AnonMapping(16) as region:
+            mbind(region.addr, region.length, Mode.MPOL_BIND, {0})
+            region.write_fault()
+            placement = probe(region)
+            return placement.counts, placement.per_page, nodes_by_get_mempolicy(region)
+
+    counts, per_page, by_get_mempolicy = run_in_child(workload).unwrap()
+    assert counts == {0: 16}
+    assert per_page == by_get_mempolicy == (0,) * 16
+
+
+@needs_numa
+def test_unfaulted_pages_are_reported_missing() -> None:
+    def workload() -> tuple[int, ...]:
+        with AnonMapping(4) as region:
+            from fixtures.syscalls import ffi
+
+            ffi.cast("char *", region.addr + PAGE_SIZE)[0] = b"x"  # fault one page of four
+            return tuple(probe(region).per_page)
+
+    per_page = run_in_child(workload).unwrap()
+    assert per_page[1] == 0 and all(status < 0 for i, status in enumerate(per_page) if i != 1)
+
+
+@needs_numa
+def test_errors_are_oserror_with_errno() -> None:
+    def workload() -> str:
+        try:
+            set_mempolicy(Mode.MPOL_BIND, set())  # BIND with an empty mask
+        except OSError as exc:
+            return str(exc.errno)
+        return "no error"
+
+    assert run_in_child(workload).unwrap() == "22"  # EINVAL
+    assert get_mempolicy() == (Mode.MPOL_DEFAULT, frozenset())
