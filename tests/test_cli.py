@@ -69,3 +69,12 @@ def test_help(args: list[str]) -> None:
         [sys.executable, "-m", "vm", *args], cwd=REPO_ROOT, capture_output=True, text=True
     )
     assert finished.returncode == 0 and "--topology" in finished.stdout or "run" in finished.stdout
+
+
+def test_kernel_without_numa(tmp_path: Path) -> None:
+    # A real bzImage header (tests/data/kernels) with a config that lacks CONFIG_NUMA.
+    header = Path(__file__).parent / "data" / "kernels" / "vmlinuz-6.1.0-56-amd64.head"
+    image = tmp_path / "vmlinuz-6.1.0-56-amd64"
+    image.write_bytes(header.read_bytes())
+    (tmp_path / "config-6.1.0-56-amd64").write_text("CONFIG_SMP=y\n# CONFIG_NUMA is not set\n")
+    assert_one_line_error(run_cli("--kernel", str(image)), "CONFIG_NUMA=y (is not set)")

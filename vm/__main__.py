@@ -15,6 +15,7 @@ from pathlib import Path
 from fixtures.profile import ProfileError, load_profile
 from vm.errors import InfraError, SuiteError, UserError
 from vm.host import choose_accel, ensure_host_tools
+from vm.kconfig import check_kernel_config
 from vm.kernels import resolve_kernel
 from vm.runner import DEFAULT_TIMEOUT_S, REPO_ROOT, run_in_vm
 from vm.topology import load_preset
@@ -82,6 +83,8 @@ def command_run(args: argparse.Namespace) -> int:
     preset = load_preset(args.topology)
     profile = _profile_name(args.profile)
     kernel = resolve_kernel(args.kernel, cache_dir=CACHE_DIR / "kernels")
+    if kernel.config is not None:
+        check_kernel_config(kernel.config, kernel.release)
     ensure_host_tools(install=not args.no_install)
     accel = choose_accel()
     started = time.time()
@@ -106,6 +109,8 @@ def command_run(args: argparse.Namespace) -> int:
         append=args.append,
         timeout_s=args.timeout,
     )
+    if run.fatal:
+        raise UserError(f"{run.fatal}; boot a kernel built with kernel-configs/numa.config")
     if run.status in ("lost-vm", "timeout"):
         raise InfraError(
             f"{run.status}: the guest left no result file; console log: {run.console_log}"

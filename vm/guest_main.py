@@ -12,6 +12,9 @@ import sys
 from pathlib import Path
 
 
+NODE_SYSFS = Path("/sys/devices/system/node")
+
+
 def uptime_s() -> float:
     return float(Path("/proc/uptime").read_text().split()[0])
 
@@ -24,6 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed on to pytest")
     args = parser.parse_args(argv)
     boot_s = uptime_s()
+    status_file = args.out / "status.json"
+    if not NODE_SYSFS.joinpath("online").exists():
+        # Without CONFIG_NUMA there is nothing to test; say so instead of a pytest traceback.
+        fatal = f"the guest kernel has no {NODE_SYSFS} (built without CONFIG_NUMA?)"
+        status_file.write_text(json.dumps({"fatal": fatal, "boot_s": boot_s}) + "\n")
+        return 0
 
     import pytest  # after the clock reading: importing is part of the run, not of the boot
 
@@ -35,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             *[a for a in args.pytest_args if a != "--"],
         ]
     )
-    (args.out / "status.json").write_text(
+    status_file.write_text(
         json.dumps({"pytest_exit": int(status), "boot_s": boot_s, "run_s": uptime_s() - boot_s})
         + "\n"
     )

@@ -33,11 +33,12 @@ SKIPPED_GUEST_MODULES = "kvm,kvm_intel,kvm_amd,drm,bochs,snd,soundcore,psmouse,f
 class GuestRun:
     run_dir: Path
     console_log: Path
-    status: str  # ok | crashed | lost-vm | timeout
+    status: str  # ok | crashed | lost-vm | timeout | fatal
     wall_s: float
     boot_s: float | None  # kernel start to the suite's start, measured in the guest
     pytest_exit: int | None
     crashes: tuple[str, ...]
+    fatal: str | None = None  # the guest found it could not run the matrix at all
 
     @property
     def result_file(self) -> Path:
@@ -141,6 +142,8 @@ def run_in_vm(
     guest = json.loads(status_file.read_text()) if status_file.exists() else None
     if timed_out:
         status = "timeout"
+    elif guest is not None and "fatal" in guest:
+        status = "fatal"
     elif guest is None or not (run_dir / "result.json").exists():
         status = "lost-vm"
     elif found:
@@ -155,4 +158,5 @@ def run_in_vm(
         boot_s=guest["boot_s"] if guest else None,
         pytest_exit=guest["pytest_exit"] if guest else None,
         crashes=found,
+        fatal=guest.get("fatal") if guest else None,
     )
