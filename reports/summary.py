@@ -1,8 +1,8 @@
 """The feature summary: one row per feature family, one column per run, verdicts counted.
 
-A family is the case's area plus the params that name a feature (api, mode, mapping), so
-a new area shows up as rows without any change here; a case that has none of those params
-is counted under its area alone.
+A family is the case's area plus the params that name a feature (api, mode, mapping), so a
+new area (errors, private-node isolation, leaks) shows up as rows without a change here; a
+case without those params is counted under its area alone. Formats render the rows.
 """
 
 from __future__ import annotations
@@ -11,16 +11,17 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from tabulate import tabulate
-
+from reports.labels import ABSENT_CELL, VERDICT_CELLS
 from reports.results import Case, RunDocument, Verdict
-from reports.table import ABSENT_CELL, VERDICT_CELLS, column_labels
 
 # The params that name a feature, in the order they appear in a family's name. Only string
 # values count: a node list or a page count tells cases apart, not features.
 FAMILY_PARAMS: tuple[str, ...] = ("api", "mode", "mapping")
-FAMILY_SEPARATOR = " · "
+SEPARATOR = " · "
 ALL_CASES = "all cases"  # the label of the last row, every family together
+
+# Which verdict colours a whole cell, most alarming first.
+_SEVERITY = (Verdict.ERROR, Verdict.FAIL, Verdict.UNSUPPORTED, Verdict.SKIP, Verdict.PASS)
 
 
 def family(case: Case) -> str:
@@ -30,7 +31,7 @@ def family(case: Case) -> str:
         value = case.params.get(key)
         if isinstance(value, str) and value:
             parts.append(value)
-    return FAMILY_SEPARATOR.join(parts)
+    return SEPARATOR.join(parts)
 
 
 @dataclass(frozen=True)
@@ -50,11 +51,8 @@ class FamilyCounts:
 
     @property
     def worst(self) -> Verdict:
-        """The verdict a reader must see first: any error or failure before the rest."""
-        for verdict in (Verdict.ERROR, Verdict.FAIL, Verdict.UNSUPPORTED, Verdict.SKIP):
-            if self.verdicts.get(verdict):
-                return verdict
-        return Verdict.PASS
+        """The verdict a reader must notice first: an error or failure before the rest."""
+        return next(verdict for verdict in _SEVERITY if self.verdicts.get(verdict))
 
     def cell(self) -> str:
         """ "12/12" when every case passed, else "10 pass · 2 FAIL · 1 unsupported"."""
@@ -68,7 +66,7 @@ class FamilyCounts:
             ]
         if self.absent:
             parts.append(f"{self.absent} absent")
-        return FAMILY_SEPARATOR.join(parts)
+        return SEPARATOR.join(parts)
 
 
 @dataclass(frozen=True)
@@ -78,42 +76,52 @@ class FeatureRow:
 
 
 def feature_rows(docs: Sequence[RunDocument]) -> list[FeatureRow]:
-    """One row per family in first-seen order, then the "all cases" row."""
-    members: dict[str, set[str]] = {}  # family -> case ids of every run
+    """One row per family, then the "all cases" row.
+
+    Families of one area sit together even when a later run brings a new one; otherwise
+    rows keep the order the runs first show them in.
+    """
+    members: dict[str, set[str]] = {}  # family -> ids of its cases in any run
+    areas: dict[str, int] = {}  # area -> rank of first appearance
+    area_of: dict[str, str] = {}  # family -> area
     for doc in docs:
         for case in doc.cases:
-            members.setdefault(family(case), set()).add(case.id)
-    rows = [
-        FeatureRow(name, tuple(_counts(doc, ids) for doc in docs)) for name, ids in members.items()
-    ]
+            name = family(case)
+            members.setdefault(name, set()).add(case.id)
+            areas.setdefault(case.area, len(areas))
+            area_of.setdefault(name, case.area)
+    ordered = sorted(members, key=lambda name: areas[area_of[name]])  # stable: keeps seen order
+    per_run = [_verdicts_by_family(doc) for doc in docs]
+    rows = []
+    for name in ordered:
+        ids = members[name]
+        cells = tuple(
+            _counts(verdicts.get(name, Counter()), ids, doc)
+            for doc, verdicts in zip(docs, per_run, strict=True)
+        )
+        rows.append(FeatureRow(name, cells))
     every_id = set().union(*members.values())
-    rows.append(FeatureRow(ALL_CASES, tuple(_counts(doc, every_id) for doc in docs)))
+    totals = tuple(
+        _counts(Counter(case.verdict for case in doc.cases), every_id, doc) for doc in docs
+    )
+    rows.append(FeatureRow(ALL_CASES, totals))
     return rows
 
 
-def _counts(doc: RunDocument, ids: set[str]) -> FamilyCounts | None:
-    verdicts = Counter(case.verdict for case in doc.cases if case.id in ids)
+def _verdicts_by_family(doc: RunDocument) -> dict[str, Counter[Verdict]]:
+    found: dict[str, Counter[Verdict]] = {}
+    for case in doc.cases:
+        found.setdefault(family(case), Counter())[case.verdict] += 1
+    return found
+
+
+def _counts(verdicts: Counter[Verdict], ids: set[str], doc: RunDocument) -> FamilyCounts | None:
     if not verdicts:
         return None
-    return FamilyCounts(dict(verdicts), absent=len(ids) - verdicts.total())
+    present = {case.id for case in doc.cases}
+    return FamilyCounts(dict(verdicts), absent=len(ids - present))
 
 
 def summary_cell(counts: FamilyCounts | None) -> str:
+    """The text of one summary cell; the absent mark when the run has no case of the family."""
     return ABSENT_CELL if counts is None else counts.cell()
-
-
-def markdown_summary(docs: Sequence[RunDocument]) -> str:
-    """The summary as a GitHub Markdown table."""
-    rows = [
-        [_escape(row.family), *map(summary_cell, row.cells)] for row in feature_rows(docs)
-    ]
-    return tabulate(
-        rows,
-        headers=["feature", *map(_escape, column_labels(docs))],
-        tablefmt="github",
-        disable_numparse=True,  # "12/12" and "6.1" are text, not numbers to align
-    )
-
-
-def _escape(cell: str) -> str:
-    return cell.replace("|", "\\|")  # a bare pipe would split a Markdown table cell

@@ -1,4 +1,8 @@
-"""Compatibility tables: one row per case, one column per run (kernel · topology · profile)."""
+"""Markdown compatibility tables: by feature, then one row per case, one column per run.
+
+A column is a run (kernel · topology · profile); the failures section below the tables says
+why each failure failed.
+"""
 
 from __future__ import annotations
 
@@ -8,49 +12,34 @@ from collections.abc import Mapping, Sequence
 
 from tabulate import tabulate
 
-from reports.results import Case, Outcome, RunDocument, Verdict, column_label
-
-# FAIL and ERROR in capitals so they stand out in a column of passes.
-VERDICT_CELLS: Mapping[Verdict, str] = {
-    Verdict.PASS: "pass",
-    Verdict.FAIL: "FAIL",
-    Verdict.SKIP: "skip",
-    Verdict.ERROR: "ERROR",
-    Verdict.UNSUPPORTED: "unsupported",
-}
-ABSENT_CELL = "—"  # the run has no such case: another suite version, or the run died first
-
-_NEEDS_EXPLAINING = (Verdict.FAIL, Verdict.ERROR)
-
-
-def column_labels(docs: Sequence[RunDocument]) -> list[str]:
-    """The label of each run; repeats get " #2", " #3" so no two columns share a name."""
-    seen: Counter[str] = Counter()
-    labels = []
-    for doc in docs:
-        label = column_label(doc)
-        seen[label] += 1
-        labels.append(label if seen[label] == 1 else f"{label} #{seen[label]}")
-    return labels
-
-
-def case_ids(docs: Sequence[RunDocument]) -> list[str]:
-    """Every case id of every run, in first-seen order: the rows of the table."""
-    return list(dict.fromkeys(case.id for doc in docs for case in doc.cases))
-
-
-def _cases_by_id(docs: Sequence[RunDocument]) -> list[dict[str, Case]]:
-    return [{case.id: case for case in doc.cases} for doc in docs]
+from reports.labels import ABSENT_CELL as ABSENT_CELL
+from reports.labels import NEEDS_EXPLAINING, cases_by_id
+from reports.labels import VERDICT_CELLS as VERDICT_CELLS
+from reports.labels import case_ids as case_ids
+from reports.labels import column_labels as column_labels
+from reports.results import Case, Outcome, RunDocument
+from reports.summary import feature_rows, summary_cell
 
 
 def _escape(cell: str) -> str:
     return cell.replace("|", "\\|")  # a bare pipe would split a Markdown table cell
 
 
+def markdown_summary(docs: Sequence[RunDocument]) -> str:
+    """The feature summary (reports.summary): one row per feature family, counts per run."""
+    rows = [[_escape(row.family), *map(summary_cell, row.cells)] for row in feature_rows(docs)]
+    return tabulate(
+        rows,
+        headers=["feature", *map(_escape, column_labels(docs))],
+        tablefmt="github",
+        disable_numparse=True,  # "12/12" and "6.1" are text, not numbers to align
+    )
+
+
 def markdown_table(docs: Sequence[RunDocument]) -> str:
     """The compatibility table (tabulate, GitHub Markdown) and a totals line per column."""
     labels = column_labels(docs)
-    runs = _cases_by_id(docs)
+    runs = cases_by_id(docs)
     rows = [
         [_escape(case_id)]
         + [VERDICT_CELLS[run[case_id].verdict] if case_id in run else ABSENT_CELL for run in runs]
@@ -77,14 +66,18 @@ def _totals(doc: RunDocument, row_count: int) -> str:
     return ", ".join(parts)
 
 
+def describe_pages(pages: Mapping[int, int]) -> str:
+    """Page counts by node, e.g. "N0=200 N2=56"; "no pages" when none landed anywhere."""
+    return " ".join(f"N{node}={count}" for node, count in sorted(pages.items())) or "no pages"
+
+
 def describe_outcome(outcome: Outcome | None) -> str:
     """Compact text for an expected or observed outcome, e.g. "N0=200 N2=56" or "EINVAL"."""
     if outcome is None:
         return ABSENT_CELL  # the case never got that far
     parts = []
     if outcome.pages is not None:
-        pages = " ".join(f"N{node}={count}" for node, count in sorted(outcome.pages.items()))
-        parts.append(pages or "no pages")
+        parts.append(describe_pages(outcome.pages))
     if outcome.errno is not None:
         parts.append(outcome.errno)
     if outcome.signal is not None:
@@ -109,11 +102,11 @@ def failures_section(docs: Sequence[RunDocument]) -> str:
         for label, doc in zip(labels, docs, strict=True)
         if doc.run.status != "ok"
     ]
-    runs = _cases_by_id(docs)
+    runs = cases_by_id(docs)
     for case_id in case_ids(docs):  # row order, so one case's failures across runs sit together
         for label, run in zip(labels, runs, strict=True):
             case = run.get(case_id)
-            if case is not None and case.verdict in _NEEDS_EXPLAINING:
+            if case is not None and case.verdict in NEEDS_EXPLAINING:
                 lines.append(_failure_line(case, label))
     body = lines or ["No case failed or errored."]
     return "\n".join(["## Failures and errors", "", *body])
@@ -135,5 +128,20 @@ def _failure_line(case: Case, label: str) -> str:
 
 
 def markdown_report(docs: Sequence[RunDocument]) -> str:
-    """The whole Markdown page: the table with its totals, then the failures that explain it."""
-    return "\n".join(["## Compatibility", "", markdown_table(docs), "", failures_section(docs), ""])
+    """The whole Markdown page: summary by feature, cases with totals, then why cases failed."""
+    return "\n".join(
+        [
+            "## Compatibility",
+            "",
+            "### By feature",
+            "",
+            markdown_summary(docs),
+            "",
+            "### By case",
+            "",
+            markdown_table(docs),
+            "",
+            failures_section(docs),
+            "",
+        ]
+    )

@@ -11,7 +11,6 @@ import json
 import sys
 from pathlib import Path
 
-
 NODE_SYSFS = Path("/sys/devices/system/node")
 
 
