@@ -1,4 +1,4 @@
-"""Command line: `python -m reports table FILE [FILE...] [-o OUT]`.
+"""Command line: `python -m reports table [--format markdown|csv|html] FILE... [-o OUT]`.
 
 Errors the suite knows (vm.errors.SuiteError) come out as one line on stderr and the error's
 exit status, never as a traceback.
@@ -8,14 +8,23 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from reports.results import load
+from reports.csv_export import csv_report
+from reports.html import html_report
+from reports.results import RunDocument, load
 from reports.table import markdown_report
 from vm.errors import SuiteError, UserError
 
 PROG = "reports"
+
+# --format name -> the function that turns the runs into that text.
+FORMATS: dict[str, Callable[[Sequence[RunDocument]], str]] = {
+    "markdown": markdown_report,
+    "csv": csv_report,
+    "html": html_report,
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,14 +34,25 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     table = commands.add_parser(
         "table",
-        help="Markdown compatibility table of one or more runs, with the failures explained",
-        description="One row per case, one column per run, then why each failure failed.",
+        help="compatibility table of one or more runs, with the failures explained",
+        description=(
+            "A summary by feature, one row per case and one column per run, then why each"
+            " failure failed. Markdown for people and pull requests, CSV for scripts and"
+            " spreadsheets, HTML for one self-contained page (opens offline, prints)."
+        ),
     )
     table.add_argument(
         "files", nargs="+", type=Path, metavar="FILE", help="result document, or a folder of them"
     )
     table.add_argument(
-        "-o", "--output", type=Path, metavar="OUT", help="write the Markdown here, not stdout"
+        "-f",
+        "--format",
+        choices=list(FORMATS),
+        default="markdown",
+        help="what to write (default: markdown)",
+    )
+    table.add_argument(
+        "-o", "--output", type=Path, metavar="OUT", help="write the report here, not stdout"
     )
     return parser
 
@@ -51,13 +71,13 @@ def expand(paths: Sequence[Path]) -> list[Path]:
     return files
 
 
-def _table(files: Sequence[Path], output: Path | None) -> None:
-    markdown = markdown_report([load(file) for file in expand(files)])
+def _table(files: Sequence[Path], report_format: str, output: Path | None) -> None:
+    report = FORMATS[report_format]([load(file) for file in expand(files)])
     if output is None:
-        sys.stdout.write(markdown)
+        sys.stdout.write(report)
         return
     try:
-        output.write_text(markdown, encoding="utf-8")
+        output.write_text(report, encoding="utf-8")
     except OSError as error:
         raise UserError(f"{output}: cannot write: {error.strerror}") from None
 
@@ -66,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     try:
         if arguments.command == "table":
-            _table(arguments.files, arguments.output)
+            _table(arguments.files, arguments.format, arguments.output)
     except SuiteError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return error.exit_status

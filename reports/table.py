@@ -84,6 +84,8 @@ def describe_outcome(outcome: Outcome | None) -> str:
         parts.append(outcome.signal)
     if outcome.constraint is not None or outcome.nodes is not None:
         nodes = ",".join(f"N{node}" for node in outcome.nodes or ())
+        if outcome.nodes == ():
+            nodes = "no nodes"  # an empty mask (get_mempolicy readback), not a missing one
         parts.append(" ".join(part for part in (outcome.constraint, nodes) if part))
     for key, value in (outcome.other or {}).items():
         parts.append(f"{key}={json.dumps(value, separators=(',', ':'), sort_keys=True)}")

@@ -17,6 +17,7 @@ from vm.errors import InfraError, SuiteError, UserError
 from vm.host import choose_accel, ensure_host_tools
 from vm.kconfig import check_kernel_config
 from vm.kernels import resolve_kernel
+from vm.progress import Progress
 from vm.runner import DEFAULT_TIMEOUT_S, REPO_ROOT, run_in_vm
 from vm.topology import load_preset
 
@@ -87,13 +88,13 @@ def command_run(args: argparse.Namespace) -> int:
         check_kernel_config(kernel.config, kernel.release)
     ensure_host_tools(install=not args.no_install)
     accel = choose_accel()
+    # Phases are reported once they are done, so bad input still ends in a single line.
+    progress = Progress()
+    progress.phase(f"kernel: {kernel.release} ({kernel.source})")
     started = time.time()
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(started))
     run_dir = RUNS_DIR / f"{stamp}-{_safe(kernel.release)}-{preset.name}"
-    print(
-        f"booting {kernel.release} ({kernel.source}) with topology {preset.name} under {accel}",
-        file=sys.stderr,
-    )
+    progress.phase(f"guest: booting with topology {preset.name} under {accel}")
     pytest_args = [
         f"--topology-preset={preset.name}",
         f"--kernel-source={kernel.source}",
@@ -108,7 +109,10 @@ def command_run(args: argparse.Namespace) -> int:
         pytest_args=pytest_args,
         append=args.append,
         timeout_s=args.timeout,
+        progress=progress,
     )
+    done = f"boot {run.boot_s:.0f} s, " if run.boot_s is not None else ""
+    progress.phase(f"guest: {run.status}, {done}wall {run.wall_s:.0f} s")
     if run.fatal:
         raise UserError(f"{run.fatal}; boot a kernel built with kernel-configs/numa.config")
     if run.status in ("lost-vm", "timeout"):
@@ -127,12 +131,7 @@ def command_run(args: argparse.Namespace) -> int:
     result_file.write_text(text)
     (run_dir / "result.json").write_text(text)
     print(markdown_report([load(result_file)]))
-    boot = f"{run.boot_s:.1f}" if run.boot_s is not None else "?"
-    print(
-        f"\nresult: {result_file}\nrun folder: {run.run_dir} "
-        f"(wall {run.wall_s:.0f} s, guest boot {boot} s)",
-        file=sys.stderr,
-    )
+    print(f"\nresult: {result_file}\nrun folder: {run.run_dir}", file=sys.stderr)
     for line in run.crashes:
         print(f"console: {line}", file=sys.stderr)
     bad = [c for c in document["cases"] if c["verdict"] in ("fail", "error")]

@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
             "conformance",
             f"--result-json={args.out / 'result.json'}",
             f"--junitxml={args.out / 'junit.xml'}",
+            f"--ktap={args.out / 'results.ktap'}",
             *[a for a in args.pytest_args if a != "--"],
         ]
     )

@@ -2,7 +2,7 @@
 
 The guest sees the host's root filesystem read-only (so the same Python and pytest run
 there) and one read-write folder, the run folder, where it leaves result.json, junit.xml
-and status.json. The console goes to console.log as evidence only.
+status.json and results.ktap. The console goes to console.log as evidence only.
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ from pathlib import Path
 
 from vm.console import crashes
 from vm.errors import InfraError
+from vm.progress import Progress
 from vm.topology import TopologyPreset
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TIMEOUT_S = 1800.0
+POLL_S = 0.5
 # Guest modules the matrix never uses; udev loading them costs seconds under TCG.
 SKIPPED_GUEST_MODULES = "kvm,kvm_intel,kvm_amd,drm,bochs,snd,soundcore,psmouse,floppy"
 
@@ -108,6 +110,7 @@ def run_in_vm(
     pytest_args: Sequence[str] = (),
     append: Sequence[str] = (),
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    progress: Progress | None = None,
 ) -> GuestRun:
     """Boot `image` with `preset`, run the matrix, and say what became of the guest."""
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -128,11 +131,16 @@ def run_in_vm(
             start_new_session=True,
             cwd=REPO_ROOT,
         )
+        deadline = started + timeout_s
         try:
-            process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            _stop(process)
+            while process.poll() is None:
+                if time.monotonic() > deadline:
+                    timed_out = True
+                    _stop(process)
+                    break
+                if progress is not None:
+                    progress.guest_tick(run_dir / "results.ktap")
+                time.sleep(POLL_S)
         except BaseException:
             _stop(process)
             raise
