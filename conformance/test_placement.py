@@ -7,11 +7,13 @@ anonymous VMA the policy, `set_mempolicy-*` cases give it to the task.
 from fixtures import oracle
 from fixtures.checks import check_placement, observed_outcome
 from fixtures.child import run_in_child
-from fixtures.matrix import PlacementCase
+from fixtures.matrix import PlacementCase, placement_cases
 from fixtures.plugin import CaseRecord
 from fixtures.profile import Profile
 from fixtures.topology import Topology
 from fixtures.workloads import DEFAULT_PAGES, anon_under_task_policy, anon_under_vma_policy
+
+MATRIX = {"placement_case": placement_cases}
 
 
 def test_anon_placement(

@@ -7,12 +7,15 @@ policy with flags 0.
 from fixtures import oracle
 from fixtures.checks import check_readback, observed_outcome
 from fixtures.child import run_in_child
-from fixtures.matrix import PlacementCase
+from fixtures.matrix import PlacementCase, placement_cases
 from fixtures.plugin import CaseRecord
 from fixtures.profile import Profile
 from fixtures.workloads import anon_under_task_policy, anon_under_vma_policy
 
 PAGES = 1  # readback needs a VMA, not a placement
+
+
+MATRIX = {"placement_case": placement_cases}
 
 
 def test_readback(
