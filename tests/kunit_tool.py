@@ -18,7 +18,8 @@ MEMBER_PREFIX = "linux-source-6.12/tools/testing/kunit/"
 
 def kunit_tool_dir() -> Path | None:
     """The folder holding kunit.py, fetching it if apt can; None when it cannot be had."""
-    tool = CACHE / "kunit"
+    # kunit.py finds the kernel tree from its own path: it must end in tools/testing/kunit.
+    tool = CACHE / MEMBER_PREFIX.rstrip("/")
     if (tool / "kunit_parser.py").exists():
         return tool
     if shutil.which("apt-get") is None or shutil.which("dpkg") is None:
@@ -43,7 +44,7 @@ def kunit_tool_dir() -> Path | None:
             f"{MEMBER_PREFIX}*",
         ]
         subprocess.run(extract, check=True)
-        CACHE.mkdir(parents=True, exist_ok=True)
+        tool.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(tool, ignore_errors=True)
         shutil.move(str(work / "src" / MEMBER_PREFIX.rstrip("/")), tool)
     return tool

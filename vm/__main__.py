@@ -1,4 +1,5 @@
 """`python -m vm run`: boot a kernel with a NUMA topology, run the matrix, print the table.
+`python -m vm bench`: boot it and time the placement probes instead.
 
 Every error the user can fix, or the machine caused, ends as one line on stderr.
 """
@@ -10,36 +11,52 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from fixtures.profile import ProfileError, load_profile
 from vm.errors import InfraError, SuiteError, UserError
 from vm.host import choose_accel, ensure_host_tools
 from vm.kconfig import check_kernel_config
-from vm.kernels import resolve_kernel
+from vm.kernels import Kernel, resolve_kernel
 from vm.progress import Progress
-from vm.runner import DEFAULT_TIMEOUT_S, REPO_ROOT, run_in_vm
-from vm.topology import load_preset
+from vm.runner import DEFAULT_TIMEOUT_S, REPO_ROOT, GuestRun, run_in_vm
+from vm.topology import TopologyPreset, load_preset
 
 CACHE_DIR = Path.home() / ".cache" / "mempolicy-conformance"
 RESULTS_DIR = REPO_ROOT / "reports" / "results"
 RUNS_DIR = REPO_ROOT / "reports" / "runs"
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m vm", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="boot a kernel in QEMU and run the conformance matrix")
-    run.add_argument(
+def _add_guest_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
         "--kernel",
         default="debian:6.1",
         help="debian:6.1, debian:6.12, or a kernel image path (default: %(default)s)",
     )
-    run.add_argument(
+    command.add_argument(
         "--topology",
         default="default",
         help="topology preset name or .toml path (default: %(default)s)",
     )
+    command.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds before the VM is killed"
+    )
+    command.add_argument(
+        "--append", action="append", default=[], help="extra kernel parameter (repeatable)"
+    )
+    command.add_argument(
+        "--no-install",
+        action="store_true",
+        help="never install host packages, only say which are missing",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m vm", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="boot a kernel in QEMU and run the conformance matrix")
+    _add_guest_options(run)
     run.add_argument(
         "--profile", default="mainline", help="kernel profile name or file (default: %(default)s)"
     )
@@ -50,20 +67,14 @@ def _parser() -> argparse.ArgumentParser:
         help="where the result document goes (default: reports/results)",
     )
     run.add_argument(
-        "--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds before the VM is killed"
-    )
-    run.add_argument(
-        "--append", action="append", default=[], help="extra kernel parameter (repeatable)"
-    )
-    run.add_argument(
-        "--no-install",
-        action="store_true",
-        help="never install host packages, only say which are missing",
-    )
-    run.add_argument(
         "pytest_args",
         nargs="*",
         help="after --: passed to pytest in the guest (-k EXPR, -m MARK, -x)",
+    )
+    bench = sub.add_parser("bench", help="boot a kernel and time the placement probes")
+    _add_guest_options(bench)
+    bench.add_argument(
+        "bench_args", nargs="*", help="after --: passed to fixtures.bench_probe (--mib, --repeat)"
     )
     return parser
 
@@ -79,10 +90,19 @@ def _safe(text: str) -> str:
     return "".join(c if c.isalnum() or c in ".-_" else "_" for c in text)
 
 
-def command_run(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class Guest:
+    """Everything checked and fetched before a boot."""
+
+    preset: TopologyPreset
+    kernel: Kernel
+    accel: str
+    progress: Progress
+
+
+def prepare(args: argparse.Namespace) -> Guest:
     # Cheap checks first: a typo must not cost a kernel download.
     preset = load_preset(args.topology)
-    profile = _profile_name(args.profile)
     kernel = resolve_kernel(args.kernel, cache_dir=CACHE_DIR / "kernels")
     if kernel.config is not None:
         check_kernel_config(kernel.config, kernel.release)
@@ -91,45 +111,61 @@ def command_run(args: argparse.Namespace) -> int:
     # Phases are reported once they are done, so bad input still ends in a single line.
     progress = Progress()
     progress.phase(f"kernel: {kernel.release} ({kernel.source})")
+    return Guest(preset, kernel, accel, progress)
+
+
+def boot(
+    guest: Guest, args: argparse.Namespace, *, label: str, **options: Sequence[str]
+) -> GuestRun:
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    run_dir = RUNS_DIR / f"{stamp}-{_safe(guest.kernel.release)}-{guest.preset.name}{label}"
+    guest.progress.phase(f"guest: booting with topology {guest.preset.name} under {guest.accel}")
+    run = run_in_vm(
+        guest.kernel.image,
+        guest.preset,
+        run_dir,
+        accel=guest.accel,
+        append=args.append,
+        timeout_s=args.timeout,
+        progress=guest.progress,
+        **options,
+    )
+    done = f"boot {run.boot_s:.0f} s, " if run.boot_s is not None else ""
+    guest.progress.phase(f"guest: {run.status}, {done}wall {run.wall_s:.0f} s")
+    if run.fatal:
+        raise UserError(f"{run.fatal}; boot a kernel built with kernel-configs/numa.config")
+    if run.status in ("lost-vm", "timeout"):
+        raise InfraError(
+            f"{run.status}: the guest left no status file; console log: {run.console_log}"
+        )
+    return run
+
+
+def command_run(args: argparse.Namespace) -> int:
+    profile = _profile_name(args.profile)
+    guest = prepare(args)
+    kernel, preset = guest.kernel, guest.preset
     started = time.time()
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(started))
-    run_dir = RUNS_DIR / f"{stamp}-{_safe(kernel.release)}-{preset.name}"
-    progress.phase(f"guest: booting with topology {preset.name} under {accel}")
     pytest_args = [
         f"--topology-preset={preset.name}",
         f"--kernel-source={kernel.source}",
         f"--profile={profile}",
         *args.pytest_args,
     ]
-    run = run_in_vm(
-        kernel.image,
-        preset,
-        run_dir,
-        accel=accel,
-        pytest_args=pytest_args,
-        append=args.append,
-        timeout_s=args.timeout,
-        progress=progress,
-    )
-    done = f"boot {run.boot_s:.0f} s, " if run.boot_s is not None else ""
-    progress.phase(f"guest: {run.status}, {done}wall {run.wall_s:.0f} s")
-    if run.fatal:
-        raise UserError(f"{run.fatal}; boot a kernel built with kernel-configs/numa.config")
-    if run.status in ("lost-vm", "timeout"):
-        raise InfraError(
-            f"{run.status}: the guest left no result file; console log: {run.console_log}"
-        )
+    run = boot(guest, args, label="", pytest_args=pytest_args)
+    if not run.result_file.exists():
+        raise InfraError(f"the guest wrote no result.json; console log: {run.console_log}")
 
     from reports.results import load
     from reports.table import markdown_report
     from vm.annotate import annotate
 
-    document = annotate(run, kernel, accel=accel, started=started)
+    document = annotate(run, kernel, accel=guest.accel, started=started)
     args.results.mkdir(parents=True, exist_ok=True)
     result_file = args.results / f"{_safe(kernel.release)}--{preset.name}--{profile}.json"
     text = json.dumps(document, indent=1) + "\n"
     result_file.write_text(text)
-    (run_dir / "result.json").write_text(text)
+    run.result_file.write_text(text)
     print(markdown_report([load(result_file)]))
     print(f"\nresult: {result_file}\nrun folder: {run.run_dir}", file=sys.stderr)
     for line in run.crashes:
@@ -138,10 +174,24 @@ def command_run(args: argparse.Namespace) -> int:
     return 1 if bad or run.status != "ok" else 0
 
 
+def command_bench(args: argparse.Namespace) -> int:
+    guest = prepare(args)
+    run = boot(guest, args, label="-bench", pytest_args=args.bench_args, guest_options=["--bench"])
+    figures = run.run_dir / "bench.json"
+    if not figures.exists():
+        raise InfraError(f"the guest wrote no bench.json; console log: {run.console_log}")
+    from tabulate import tabulate
+
+    data = json.loads(figures.read_text())
+    print(f"{guest.kernel.release}, topology {guest.preset.name}, {guest.accel}, {data['mib']} MiB")
+    print(tabulate(data["rows"], headers="keys", tablefmt="github", intfmt=","))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return command_run(args)
+        return command_bench(args) if args.command == "bench" else command_run(args)
     except SuiteError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_status

@@ -23,7 +23,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, required=True, help="results folder shared with the host"
     )
-    parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed on to pytest")
+    parser.add_argument(
+        "--bench", action="store_true", help="run the probe benchmark instead of the matrix"
+    )
+    parser.add_argument(
+        "pytest_args", nargs=argparse.REMAINDER, help="passed on to pytest (or the benchmark)"
+    )
     args = parser.parse_args(argv)
     boot_s = uptime_s()
     status_file = args.out / "status.json"
@@ -33,17 +38,23 @@ def main(argv: list[str] | None = None) -> int:
         status_file.write_text(json.dumps({"fatal": fatal, "boot_s": boot_s}) + "\n")
         return 0
 
-    import pytest  # after the clock reading: importing is part of the run, not of the boot
+    extra = [a for a in args.pytest_args if a != "--"]
+    if args.bench:
+        from fixtures import bench_probe
 
-    status = pytest.main(
-        [
-            "conformance",
-            f"--result-json={args.out / 'result.json'}",
-            f"--junitxml={args.out / 'junit.xml'}",
-            f"--ktap={args.out / 'results.ktap'}",
-            *[a for a in args.pytest_args if a != "--"],
-        ]
-    )
+        status = bench_probe.main([*extra, f"--json={args.out / 'bench.json'}"])
+    else:
+        import pytest  # after the clock reading: importing is part of the run, not of the boot
+
+        status = pytest.main(
+            [
+                "conformance",
+                f"--result-json={args.out / 'result.json'}",
+                f"--junitxml={args.out / 'junit.xml'}",
+                f"--ktap={args.out / 'results.ktap'}",
+                *extra,
+            ]
+        )
     status_file.write_text(
         json.dumps({"pytest_exit": int(status), "boot_s": boot_s, "run_s": uptime_s() - boot_s})
         + "\n"
