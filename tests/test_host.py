@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import write_stub
 from vm.errors import InfraError, UserError
 from vm.host import (
     ACCEL_ENV,
@@ -43,15 +44,6 @@ CPUINFO_VMX = DATA / "cpuinfo-intel-xeon-vmx.txt"
 PT_LOAD = 1
 PT_INTERP = 3
 EVERY_TOOL = ("qemu-system-x86_64", "busybox", "systemd-udevd", "depmod", "file")
-
-
-def write_stub(directory: Path, name: str, body: str) -> Path:
-    """An executable shell script; stubs use absolute paths, PATH may hold only stubs."""
-    directory.mkdir(parents=True, exist_ok=True)
-    stub = directory / name
-    stub.write_text("#!/bin/sh\n" + body + "\n")
-    stub.chmod(0o755)
-    return stub
 
 
 def elf64(program_header_types: Iterable[int]) -> bytes:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import write_stub
 from vm.errors import InfraError, UserError
 from vm.kernels import (
     STAMP_NAME,
@@ -52,15 +53,6 @@ def make_bzimage(version: str, *, protocol: int = 0x020F, string_at: int = 0x300
     struct.pack_into("<H", image, 0x20E, string_at - 0x200)
     image[string_at : string_at + len(version)] = version.encode()
     return bytes(image)
-
-
-def write_stub(directory: Path, name: str, body: str) -> Path:
-    """An executable shell script; stubs use absolute paths for everything they run."""
-    directory.mkdir(parents=True, exist_ok=True)
-    stub = directory / name
-    stub.write_text("#!/bin/sh\n" + body + "\n")
-    stub.chmod(0o755)
-    return stub
 
 
 # --- the bzImage header ---------------------------------------------------------------------

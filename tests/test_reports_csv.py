@@ -5,20 +5,12 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-from pathlib import Path
 
 import pytest
 
 from reports.csv_export import COLUMNS, csv_report
 from reports.results import RunDocument, load
-
-RESULTS = Path(__file__).parent / "data" / "results"
-RUN_FILES = [
-    RESULTS / "debian-6.1.0-56-default.json",
-    RESULTS / "debian-6.12.57-default.json",
-    RESULTS / "private-v5-6.19-rc4-private.json",
-]
-GUEST_RUN = RESULTS / "guest-6.1.0-56-default-tcg.json"  # recorded from a real TCG guest
+from tests.helpers import GUEST_RUN, RUN_FILES
 
 
 @pytest.fixture(scope="module")

@@ -23,14 +23,8 @@ import pytest
 
 from reports.html import STYLE_FILE, html_report
 from reports.results import RunDocument, load
+from tests.helpers import GUEST_RUN, RUN_FILES
 
-RESULTS = Path(__file__).parent / "data" / "results"
-RUN_FILES = [
-    RESULTS / "debian-6.1.0-56-default.json",
-    RESULTS / "debian-6.12.57-default.json",
-    RESULTS / "private-v5-6.19-rc4-private.json",
-]
-GUEST_RUN = RESULTS / "guest-6.1.0-56-default-tcg.json"  # recorded from a real TCG guest
 CHROMIUM = Path("/usr/bin/chromium")
 WINDOW = (1400, 1800)
 
