@@ -1,4 +1,5 @@
-"""Command line: `python -m reports table [--format markdown|csv|html] FILE... [-o OUT]`.
+"""Command line: `python -m reports table [--format markdown|csv|html] FILE... [-o OUT]`
+and `python -m reports gate BASELINE CURRENT [--summary OUT.md] [--junit OUT.xml]`.
 
 Errors the suite knows (vm.errors.SuiteError) come out as one line on stderr and the error's
 exit status, never as a traceback.
@@ -12,6 +13,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from reports.csv_export import csv_report
+from reports.gate import compare, regression_line
+from reports.gate import junit as gate_junit
+from reports.gate import markdown as gate_markdown
 from reports.html import html_report
 from reports.results import RunDocument, load
 from reports.table import markdown_report
@@ -54,7 +58,40 @@ def _parser() -> argparse.ArgumentParser:
     table.add_argument(
         "-o", "--output", type=Path, metavar="OUT", help="write the report here, not stdout"
     )
+    gate = commands.add_parser(
+        "gate",
+        help="fail when a case that passed in the baseline fails now",
+        description=(
+            "Compare a run with a baseline run of the same topology: one line per regression"
+            " (expected and observed), exit status 1 if there is any; gains, new and vanished"
+            " cases are listed."
+        ),
+    )
+    gate.add_argument("baseline", type=Path, help="the baseline result document")
+    gate.add_argument("current", type=Path, help="the result document of this run")
+    gate.add_argument("--summary", type=Path, help="also write the Markdown summary here")
+    gate.add_argument("--junit", type=Path, help="also write JUnit XML here")
     return parser
+
+
+def _write(output: Path, text: str) -> None:
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise UserError(f"{output}: cannot write: {error.strerror}") from None
+
+
+def _gate(arguments: argparse.Namespace) -> int:
+    result = compare(load(arguments.baseline), load(arguments.current))
+    summary = gate_markdown(result)
+    sys.stdout.write(summary)
+    if arguments.summary:
+        _write(arguments.summary, summary)
+    if arguments.junit:
+        _write(arguments.junit, gate_junit(result))
+    for change in result.regressions:
+        print(regression_line(change), file=sys.stderr)
+    return 0 if result.passed else 1
 
 
 def expand(paths: Sequence[Path]) -> list[Path]:
@@ -76,17 +113,15 @@ def _table(files: Sequence[Path], report_format: str, output: Path | None) -> No
     if output is None:
         sys.stdout.write(report)
         return
-    try:
-        output.write_text(report, encoding="utf-8")
-    except OSError as error:
-        raise UserError(f"{output}: cannot write: {error.strerror}") from None
+    _write(output, report)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     try:
-        if arguments.command == "table":
-            _table(arguments.files, arguments.format, arguments.output)
+        if arguments.command == "gate":
+            return _gate(arguments)
+        _table(arguments.files, arguments.format, arguments.output)
     except SuiteError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return error.exit_status
