@@ -13,14 +13,17 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fixtures.profile import ProfileError, load_profile
+from vm.build import DEFAULT_FRAGMENTS, TreeBuild, build_tree
 from vm.errors import InfraError, SuiteError, UserError
 from vm.host import choose_accel, ensure_host_tools
 from vm.kconfig import check_kernel_config
 from vm.kernels import Kernel, resolve_kernel
 from vm.progress import Progress
 from vm.runner import DEFAULT_TIMEOUT_S, REPO_ROOT, GuestRun, run_in_vm
+from vm.salvage import salvage
 from vm.topology import TopologyPreset, load_preset
 
 CACHE_DIR = Path.home() / ".cache" / "mempolicy-conformance"
@@ -32,7 +35,14 @@ def _add_guest_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--kernel",
         default="debian:6.1",
-        help="debian:6.1, debian:6.12, or a kernel image path (default: %(default)s)",
+        help="debian:6.1, debian:6.12, a kernel image path, or a kernel source tree to build "
+        "(default: %(default)s)",
+    )
+    command.add_argument(
+        "--fragment",
+        action="append",
+        default=[],
+        help="with a tree: another Kconfig fragment to merge, e.g. debug-vm.config (repeatable)",
     )
     command.add_argument(
         "--topology",
@@ -98,20 +108,42 @@ class Guest:
     kernel: Kernel
     accel: str
     progress: Progress
+    tree: TreeBuild | None  # when the kernel was built from a source tree
+
+
+def kernel_from_tree(build: TreeBuild) -> Kernel:
+    return Kernel(
+        image=build.image,
+        release=build.release,
+        source=f"tree {build.tree} ({build.describe})",
+        config=build.build_dir / ".config",
+        modules_dir=None,
+    )
 
 
 def prepare(args: argparse.Namespace) -> Guest:
     # Cheap checks first: a typo must not cost a kernel download.
     preset = load_preset(args.topology)
-    kernel = resolve_kernel(args.kernel, cache_dir=CACHE_DIR / "kernels")
+    progress = Progress()
+    tree = None
+    if Path(args.kernel).is_dir():
+        fragments = (*DEFAULT_FRAGMENTS, *args.fragment)
+        tree = build_tree(
+            Path(args.kernel),
+            cache_dir=CACHE_DIR / "builds",
+            fragments=fragments,
+            progress=progress.phase,
+        )
+        kernel = kernel_from_tree(tree)
+    else:
+        kernel = resolve_kernel(args.kernel, cache_dir=CACHE_DIR / "kernels")
     if kernel.config is not None:
         check_kernel_config(kernel.config, kernel.release)
     ensure_host_tools(install=not args.no_install)
     accel = choose_accel()
     # Phases are reported once they are done, so bad input still ends in a single line.
-    progress = Progress()
     progress.phase(f"kernel: {kernel.release} ({kernel.source})")
-    return Guest(preset, kernel, accel, progress)
+    return Guest(preset, kernel, accel, progress, tree)
 
 
 def boot(
@@ -134,11 +166,21 @@ def boot(
     guest.progress.phase(f"guest: {run.status}, {done}wall {run.wall_s:.0f} s")
     if run.fatal:
         raise UserError(f"{run.fatal}; boot a kernel built with kernel-configs/numa.config")
-    if run.status in ("lost-vm", "timeout"):
-        raise InfraError(
-            f"{run.status}: the guest left no status file; console log: {run.console_log}"
-        )
     return run
+
+
+def guest_document(run: GuestRun) -> dict[str, Any]:
+    """The guest's result document, or what survives of it when the guest died."""
+    if run.result_file.exists():
+        document: dict[str, Any] = json.loads(run.result_file.read_text())
+        return document
+    salvaged = salvage(run.run_dir, list(run.crashes))
+    if salvaged is None:
+        raise InfraError(
+            f"{run.status}: the guest left no result (not even its start); "
+            f"console log: {run.console_log}"
+        )
+    return salvaged
 
 
 def command_run(args: argparse.Namespace) -> int:
@@ -153,14 +195,21 @@ def command_run(args: argparse.Namespace) -> int:
         *args.pytest_args,
     ]
     run = boot(guest, args, label="", pytest_args=pytest_args)
-    if not run.result_file.exists():
-        raise InfraError(f"the guest wrote no result.json; console log: {run.console_log}")
+    guest_result = guest_document(run)
 
     from reports.results import load
     from reports.table import markdown_report
     from vm.annotate import annotate
 
-    document = annotate(run, kernel, accel=guest.accel, started=started)
+    document = annotate(guest_result, run, kernel, accel=guest.accel, started=started)
+    if guest.tree is not None:
+        document["kernel"]["tree"] = {
+            "path": str(guest.tree.tree),
+            "describe": guest.tree.describe,
+            "fragments": list(guest.tree.fragments),
+            "build_dir": str(guest.tree.build_dir),
+            "rebuilt": guest.tree.rebuilt,
+        }
     args.results.mkdir(parents=True, exist_ok=True)
     result_file = args.results / f"{_safe(kernel.release)}--{preset.name}--{profile}.json"
     text = json.dumps(document, indent=1) + "\n"
@@ -179,7 +228,7 @@ def command_bench(args: argparse.Namespace) -> int:
     run = boot(guest, args, label="-bench", pytest_args=args.bench_args, guest_options=["--bench"])
     figures = run.run_dir / "bench.json"
     if not figures.exists():
-        raise InfraError(f"the guest wrote no bench.json; console log: {run.console_log}")
+        raise InfraError(f"{run.status}: the guest wrote no bench.json; console: {run.console_log}")
     from tabulate import tabulate
 
     data = json.loads(figures.read_text())

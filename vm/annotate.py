@@ -7,7 +7,6 @@ from, its config, the machine, QEMU and how the VM ended.
 from __future__ import annotations
 
 import hashlib
-import json
 import platform
 import socket
 import time
@@ -35,9 +34,10 @@ def host_facts(accel: str) -> dict[str, Any]:
     }
 
 
-def annotate(run: GuestRun, kernel: Kernel, *, accel: str, started: float) -> dict[str, Any]:
-    """The finished result document of `run`; the guest's file must exist."""
-    document: dict[str, Any] = json.loads(run.result_file.read_text())
+def annotate(
+    document: dict[str, Any], run: GuestRun, kernel: Kernel, *, accel: str, started: float
+) -> dict[str, Any]:
+    """The guest's document of `run`, completed with what the host knows."""
     document["kernel"]["source"] = kernel.source
     document["kernel"]["config_hash"] = config_hash(kernel.config)
     document["host"] = host_facts(accel)

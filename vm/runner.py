@@ -163,10 +163,10 @@ def run_in_vm(
         status = "timeout"
     elif guest is not None and "fatal" in guest:
         status = "fatal"
-    elif guest is None:  # the side channel: no status file, no trustworthy run
-        status = "lost-vm"
     elif found:
         status = "crashed"
+    elif guest is None:  # the side channel: no status file, no trustworthy run
+        status = "lost-vm"
     else:
         status = "ok"
     return GuestRun(

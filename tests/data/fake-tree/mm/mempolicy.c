@@ -1,0 +1,1 @@
+/* stands for mm/mempolicy.c: touching it must trigger a rebuild */

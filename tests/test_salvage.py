@@ -1,0 +1,48 @@
+"""Salvaging a run whose guest died: recorded head and KTAP, a real panic console."""
+
+import json
+from pathlib import Path
+
+from vm.console import crashes
+from vm.salvage import ktap_cases, salvage
+
+DATA = Path(__file__).parent / "data"
+KTAP = """KTAP version 1
+1..5
+ok 1 placement-mbind-bind-node0
+# AssertionError: pages per node {0: 255}, expected {1: 255}
+# fail: placement-mbind-bind-node1
+not ok 2 placement-mbind-bind-node1
+ok 3 modes-mbind-weighted-interleave-nodes0,1 # SKIP unsupported: needs Linux 6.9
+# child raised: ProbeDisagreement
+# error: placement-mbind-bind-node2
+not ok 4 placement-mbind-bind-node2
+"""
+
+
+def test_ktap_cases_keep_every_verdict() -> None:
+    cases = {c["id"]: c for c in ktap_cases(KTAP)}
+    assert [c["verdict"] for c in cases.values()] == ["pass", "fail", "unsupported", "error"]
+    assert cases["placement-mbind-bind-node1"]["message"].startswith("AssertionError")
+    assert cases["modes-mbind-weighted-interleave-nodes0,1"]["message"] == "needs Linux 6.9"
+
+
+def test_the_running_case_takes_the_blame_for_a_panic(tmp_path: Path) -> None:
+    head = json.loads((DATA / "ktap" / "6.1-default.json").read_text())
+    head["cases"] = []
+    (tmp_path / "result-head.json").write_text(json.dumps(head))
+    (tmp_path / "results.ktap").write_text(KTAP)
+    (tmp_path / "current_case").write_text("placement-mbind-interleave-nodes0,1\n")
+    panic = crashes(DATA / "console" / "panic-sysrq-6.1.log")
+    document = salvage(tmp_path, panic)
+    assert document is not None
+    last = document["cases"][-1]
+    assert last["id"] == "placement-mbind-interleave-nodes0,1"
+    assert last["verdict"] == "error"
+    assert "Kernel panic - not syncing: sysrq triggered crash" in last["message"]
+    assert len(document["cases"]) == 5
+    assert document["kernel"]["release"] == "6.1.0-56-amd64"
+
+
+def test_nothing_to_salvage_without_a_head(tmp_path: Path) -> None:
+    assert salvage(tmp_path, []) is None
