@@ -1,0 +1,93 @@
+"""The plugin's verdicts on a tiny conformance project of its own (pytester): pass, fail,
+error, unsupported, skip, the per-case timeout, and the result document and KTAP it writes."""
+
+import json
+
+import pytest
+
+from vm.runner import REPO_ROOT
+
+pytest_plugins = ["pytester"]
+
+CASES = """
+import time
+import pytest
+from fixtures.plugin import unsupported
+
+class Case:
+    def __init__(self, name): self.id = name
+    def params(self): return {"name": self.id}
+
+# Case ids are unique per module: each function's matrix names its own cases.
+MATRIX = {
+    "p": lambda topology: [Case("pass-one"), Case("pass-two")],
+    "f": lambda topology: [Case("fail-one"), Case("fail-two")],
+    "e": lambda topology: [Case("error-one"), Case("error-two")],
+}
+
+def test_pass(p, case):
+    case.expected = {"pages": {"0": 1}}
+    case.observed = {"pages": {"0": 1}}
+
+def test_fail(f):
+    assert f.id == "fail-one", "pages per node {0: 1}, expected {1: 1}"
+
+def test_error(e):
+    if e.id == "error-two":
+        raise RuntimeError("probe disagreement")
+
+def test_unsupported():
+    unsupported("MPOL_WEIGHTED_INTERLEAVE needs Linux 6.9")
+
+def test_skip():
+    pytest.skip("needs 4 memory nodes")
+
+def test_slow():
+    time.sleep(5)
+"""
+
+
+@pytest.fixture
+def run(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> tuple[dict[str, dict[str, object]], str]:
+    monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))  # the plugin runs from the checkout
+    pytester.makepyfile(test_area=CASES)
+    pytester.makeini("[pytest]\naddopts = -p fixtures.plugin -p no:cacheprovider\n")
+    result_json = pytester.path / "result.json"
+    ktap = pytester.path / "results.ktap"
+    pytester.runpytest_subprocess(
+        f"--result-json={result_json}", f"--ktap={ktap}", "--case-timeout=1"
+    )
+    document = json.loads(result_json.read_text())
+    return {c["id"]: c for c in document["cases"]}, ktap.read_text()
+
+
+def test_verdicts_document_and_ktap(run: tuple[dict[str, dict[str, object]], str]) -> None:
+    cases, ktap = run
+    verdicts = {cid: c["verdict"] for cid, c in cases.items()}
+    assert verdicts == {
+        "area-pass-one": "pass",
+        "area-pass-two": "pass",
+        "area-fail-one": "pass",
+        "area-fail-two": "fail",
+        "area-error-one": "pass",
+        "area-error-two": "error",
+        "area-unsupported": "unsupported",
+        "area-skip": "skip",
+        "area-slow": "error",
+    }
+    assert cases["area-unsupported"]["message"] == "MPOL_WEIGHTED_INTERLEAVE needs Linux 6.9"
+    assert "--case-timeout=1" in str(cases["area-slow"]["message"])
+    assert cases["area-pass-one"]["observed"] == {"pages": {"0": 1}}
+    assert "expected {1: 1}" in str(cases["area-fail-two"]["message"])
+    assert "RuntimeError: probe disagreement" in str(cases["area-error-two"]["message"])
+    # The same run's KTAP stream: one result line per case, in the document's order.
+    lines = ktap.splitlines()
+    assert lines[:2] == ["KTAP version 1", f"1..{len(cases)}"]
+    results = [line for line in lines if line.startswith(("ok ", "not ok "))]
+    assert len(results) == len(cases)
+    assert (
+        "ok 7 area-unsupported # SKIP unsupported: MPOL_WEIGHTED_INTERLEAVE needs Linux 6.9"
+        in lines
+    )
