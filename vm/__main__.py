@@ -18,6 +18,7 @@ from typing import Any
 from fixtures.profile import ProfileError, load_profile
 from vm.build import DEFAULT_FRAGMENTS, TreeBuild, build_tree
 from vm.errors import InfraError, SuiteError, UserError
+from vm.flakes import fold, repetitions
 from vm.host import choose_accel, ensure_host_tools
 from vm.kconfig import check_kernel_config
 from vm.kernels import Kernel, resolve_kernel
@@ -75,6 +76,12 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         default=RESULTS_DIR,
         help="where the result document goes (default: reports/results)",
+    )
+    run.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run the matrix N times in one boot and report cases whose verdict changed",
     )
     run.add_argument(
         "pytest_args",
@@ -194,8 +201,14 @@ def command_run(args: argparse.Namespace) -> int:
         f"--profile={profile}",
         *args.pytest_args,
     ]
-    run = boot(guest, args, label="", pytest_args=pytest_args)
+    run = boot(
+        guest, args, label="", pytest_args=pytest_args, guest_options=["--repeat", str(args.repeat)]
+    )
     guest_result = guest_document(run)
+    if args.repeat > 1 and run.result_file.exists():
+        guest_result = fold(repetitions(run.run_dir))
+        flaky = guest_result["run"]["flaky_cases"]
+        guest.progress.phase(f"repeat: {args.repeat} runs, {len(flaky)} flaky case(s)")
 
     from reports.results import load
     from reports.table import markdown_report

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -18,6 +19,25 @@ def uptime_s() -> float:
     return float(Path("/proc/uptime").read_text().split()[0])
 
 
+def run_matrix(out: Path, repetition: int, extra: list[str]) -> int:
+    """One pytest session over the matrix; repetitions after the first get suffixed files.
+
+    Each is its own process, so nothing a session leaves behind leaks into the next.
+    """
+    suffix = "" if repetition == 1 else f".r{repetition}"
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "conformance",
+        f"--result-json={out / f'result{suffix}.json'}",
+        f"--junitxml={out / f'junit{suffix}.xml'}",
+        f"--ktap={out / f'results{suffix}.ktap'}",
+        *extra,
+    ]
+    return subprocess.run(command, check=False).returncode
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
@@ -25,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--bench", action="store_true", help="run the probe benchmark instead of the matrix"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run the matrix this many times in this boot"
     )
     parser.add_argument(
         "pytest_args", nargs=argparse.REMAINDER, help="passed on to pytest (or the benchmark)"
@@ -44,17 +67,9 @@ def main(argv: list[str] | None = None) -> int:
 
         status = bench_probe.main([*extra, f"--json={args.out / 'bench.json'}"])
     else:
-        import pytest  # after the clock reading: importing is part of the run, not of the boot
-
-        status = pytest.main(
-            [
-                "conformance",
-                f"--result-json={args.out / 'result.json'}",
-                f"--junitxml={args.out / 'junit.xml'}",
-                f"--ktap={args.out / 'results.ktap'}",
-                *extra,
-            ]
-        )
+        status = 0
+        for repetition in range(1, args.repeat + 1):
+            status = max(status, run_matrix(args.out, repetition, extra))
     status_file.write_text(
         json.dumps({"pytest_exit": int(status), "boot_s": boot_s, "run_s": uptime_s() - boot_s})
         + "\n"
