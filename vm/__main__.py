@@ -69,7 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="boot a kernel in QEMU and run the conformance matrix")
     _add_guest_options(run)
     run.add_argument(
-        "--profile", default="mainline", help="kernel profile name or file (default: %(default)s)"
+        "--profile",
+        default=None,
+        help="kernel profile name or file (default: the preset's, else mainline)",
     )
     run.add_argument(
         "--results",
@@ -164,7 +166,7 @@ def boot(
         guest.preset,
         run_dir,
         accel=guest.accel,
-        append=args.append,
+        append=[*guest.preset.kernel_parameters, *args.append],
         timeout_s=args.timeout,
         progress=guest.progress,
         **options,
@@ -191,7 +193,7 @@ def guest_document(run: GuestRun) -> dict[str, Any]:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    profile = _profile_name(args.profile)
+    profile = _profile_name(args.profile or load_preset(args.topology).default_profile)
     guest = prepare(args)
     kernel, preset = guest.kernel, guest.preset
     started = time.time()
@@ -199,6 +201,7 @@ def command_run(args: argparse.Namespace) -> int:
         f"--topology-preset={preset.name}",
         f"--kernel-source={kernel.source}",
         f"--profile={profile}",
+        *preset.pytest_options(),
         *args.pytest_args,
     ]
     run = boot(

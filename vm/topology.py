@@ -2,6 +2,9 @@
 
 A preset gives the guest's memory, its nodes (id, CPU count, memory) and the distances
 that differ from QEMU's defaults; `vng_arguments` turns it into virtme-ng options.
+Optionally, kernel parameters for the guest and a [private] table: the private node, its
+provider and the profile the run uses by default (`pytest_options` carries them to the
+guest's pytest).
 """
 
 from __future__ import annotations
@@ -24,6 +27,23 @@ class NodeSpec:
     memory_mib: int  # 0: a memoryless node
 
 
+PRIVATE_PROVIDERS = ("kernel", "cpuset-fence", "unprotected")
+
+
+@dataclass(frozen=True)
+class PrivateSpec:
+    """The optional [private] table: which node is private and who makes it so."""
+
+    provider: str  # kernel (the series), cpuset-fence or unprotected (stand-ins)
+    node: int  # the private node; CPU-less, after every node with CPUs (same id in the guest)
+    profile: str | None = None  # the profile a run uses unless --profile names one
+    modules: tuple[str, ...] = ()  # provider kernel: modules the guest loads to make it private
+
+    def pytest_options(self) -> list[str]:
+        options = [f"--private-provider={self.provider}", f"--private-node={self.node}"]
+        return options + [f"--private-module={m}" for m in self.modules]
+
+
 @dataclass(frozen=True)
 class TopologyPreset:
     name: str
@@ -31,10 +51,20 @@ class TopologyPreset:
     memory_mib: int
     nodes: tuple[NodeSpec, ...]
     distances: tuple[tuple[int, int, int], ...]  # (src, dst, value), symmetric
+    kernel_parameters: tuple[str, ...] = ()  # appended to the guest's kernel command line
+    private: PrivateSpec | None = None
 
     @property
     def cpus(self) -> int:
         return sum(n.cpus for n in self.nodes)
+
+    @property
+    def default_profile(self) -> str:
+        return self.private.profile if self.private and self.private.profile else "mainline"
+
+    def pytest_options(self) -> list[str]:
+        """Options the guest's pytest gets from the preset (the private-node provider)."""
+        return self.private.pytest_options() if self.private else []
 
     def distance_matrix(self) -> list[tuple[int, int, int]]:
         """Every ordered pair of different nodes with its distance (QEMU's default 20)."""
@@ -95,9 +125,49 @@ def parse_preset(name: str, text: str) -> TopologyPreset:
         memory_mib=memory,
         nodes=nodes,
         distances=tuple(_parse_distance(name, k, v) for k, v in data.get("distances", {}).items()),
+        kernel_parameters=tuple(str(p) for p in data.get("kernel_parameters", ())),
+        private=_parse_private(name, data.get("private")),
     )
     validate(preset)
     return preset
+
+
+def _parse_private(name: str, table: object) -> PrivateSpec | None:
+    if table is None:
+        return None
+    try:
+        assert isinstance(table, dict)
+        profile = table.get("profile")
+        return PrivateSpec(
+            provider=str(table["provider"]),
+            node=int(table["node"]),
+            profile=str(profile) if profile is not None else None,
+            modules=tuple(str(m) for m in table.get("modules", ())),
+        )
+    except (AssertionError, KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"topology {name}: [private] needs provider and node ({exc})") from None
+
+
+def _validate_private(preset: TopologyPreset) -> None:
+    name, private = preset.name, preset.private
+    if private is None:
+        return
+    if private.provider not in PRIVATE_PROVIDERS:
+        raise UserError(
+            f"topology {name}: private provider {private.provider!r} is not one of "
+            f"{', '.join(PRIVATE_PROVIDERS)}"
+        )
+    by_id = {n.id: n for n in preset.nodes}
+    node = by_id.get(private.node)
+    if node is None or node.cpus or not node.memory_mib:
+        raise UserError(
+            f"topology {name}: private node {private.node} must be a CPU-less memory node"
+        )
+    # Linux numbers nodes with CPUs first: only then is the preset's id the guest's id.
+    if any(n.cpus for n in preset.nodes if n.id > private.node):
+        raise UserError(
+            f"topology {name}: private node {private.node} must come after every node with CPUs"
+        )
 
 
 def validate(preset: TopologyPreset) -> None:
@@ -124,6 +194,10 @@ def validate(preset: TopologyPreset) -> None:
                 f"topology {name}: distance {src}-{dst} = {value} needs two different nodes "
                 "and 10 < value <= 255"
             )
+    for parameter in preset.kernel_parameters:
+        if not parameter or any(c.isspace() for c in parameter):
+            raise UserError(f"topology {name}: kernel parameter {parameter!r} must be one word")
+    _validate_private(preset)
 
 
 def load_preset(name_or_path: str) -> TopologyPreset:

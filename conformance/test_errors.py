@@ -1,0 +1,35 @@
+"""Every errno of the six mempolicy calls, one cause per case.
+
+Each case calls one syscall wrongly on purpose (or at the very edge of wrong) in a forked
+child, and checks the errno it gets against fixtures/oracle/errors.py: the value the
+kernel source says, gated by version where kernels differ, with the man page's answer
+recorded beside it where the two disagree. A `status-` case checks the per-page status
+move_pages() writes instead of its return. Causes that need what the topology lacks (an
+offline or memoryless node, a second memory node) are not built; a kernel without the
+feature a cause needs reports it `unsupported`.
+"""
+
+import pytest
+
+from fixtures.checks import check_errno
+from fixtures.child import run_in_child
+from fixtures.error_workloads import kernel_thread_pid, run_workload
+from fixtures.oracle.errors import ErrorCase, Need, error_cases, expected_errno, unsupported_reason
+from fixtures.plugin import CaseRecord, unsupported
+from fixtures.profile import Profile
+
+MATRIX = {"error_case": error_cases}
+
+
+def test_errno(
+    error_case: ErrorCase, profile: Profile, kernel_release: str, case: CaseRecord
+) -> None:
+    cause = error_case.cause
+    case.params = error_case.params()
+    reason = unsupported_reason(cause, profile, kernel_release)
+    if reason:
+        unsupported(reason)
+    if cause.need == Need.KERNEL_THREAD and kernel_thread_pid() is None:
+        pytest.skip("no kernel thread is visible in /proc (a pid namespace?)")
+    expected = expected_errno(cause, profile, kernel_release)
+    check_errno(case, expected, run_in_child(lambda: run_workload(error_case)))

@@ -1,0 +1,191 @@
+"""The mode flags: what get_mempolicy reads back, where pages land, and how a policy is
+remapped when its cpuset's mems change.
+
+- `static-nodes-*`, `relative-nodes-*`, `numa-balancing-*`: a policy set with the flag,
+  read back (the mode with the flag, the nodemask as the user passed it) and faulted.
+  `relative-nodes-fold-*` names node positions past the number of allowed nodes, which
+  MPOL_F_RELATIVE_NODES folds back onto the first allowed nodes.
+- `*-remap-*`: the child joins a cgroup v2 cpuset with mems `old`, sets the policy, the
+  cgroup's cpuset.mems becomes `new` (mpol_rebind_task / mpol_rebind_mm), then the child
+  reads the policy back and faults the region. Without a flag the nodes are remapped by
+  position, with STATIC_NODES they are the user's nodes that are still allowed, with
+  RELATIVE_NODES the user's nodemask is mapped onto the new mems. The cgroup and the
+  root's +cpuset are removed again afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from fixtures.checks import HarnessError, observed_outcome
+from fixtures.child import run_in_child
+from fixtures.knobs import CpusetCgroup, CpusetCgroups, KnobUnavailable
+from fixtures.matrix import FlagCase, RebindCase, TooFewNodes, flag_cases, rebind_cases
+from fixtures.mode_workloads import RebindRun, mems_allowed, rebind_run
+from fixtures.oracle.modes import (
+    create_state,
+    rebind_state,
+    state_placement,
+    state_readback,
+)
+from fixtures.oracle.placement import Expectation, Readback
+from fixtures.plugin import CaseRecord, unsupported
+from fixtures.probe import Placement
+from fixtures.profile import Profile
+from fixtures.topology import Topology
+from fixtures.uapi import Mode, ModeFlag
+from fixtures.workloads import DEFAULT_PAGES, anon_under_task_policy, anon_under_vma_policy
+
+MATRIX = {"flag_case": flag_cases, "rebind_case": rebind_cases}
+
+
+@pytest.fixture(scope="module")
+def cpusets() -> Iterator[CpusetCgroups]:
+    """Makes the cpuset cgroups of this module; +cpuset in the root's subtree_control stays
+    on for the module and is switched back off (if it was off) at its end."""
+    with CpusetCgroups() as groups:
+        yield groups
+
+
+@pytest.fixture
+def cpuset(cpusets: CpusetCgroups) -> Iterator[list[CpusetCgroup]]:
+    """The cgroups one case made, removed when it ends (its child has exited by then)."""
+    made: list[CpusetCgroup] = []
+    yield made
+    for group in made:
+        cpusets.remove(group)
+
+
+def require(profile: Profile, release: str, mode: Mode, flags: ModeFlag) -> None:
+    features = []
+    if mode == Mode.MPOL_PREFERRED_MANY:
+        features.append("MPOL_PREFERRED_MANY")
+    if flags & ModeFlag.MPOL_F_NUMA_BALANCING:
+        features.append("MPOL_F_NUMA_BALANCING")
+    for feature in features:
+        reason = profile.unsupported_reason(feature, release)
+        if reason:
+            unsupported(reason)
+
+
+def check_policy(
+    case: CaseRecord,
+    readback: Readback,
+    expected: Expectation,
+    observed_readback: tuple[int, frozenset[int]],
+    placement: Placement,
+    *,
+    before: tuple[Readback, tuple[int, frozenset[int]]] | None = None,
+) -> None:
+    """Record and assert what get_mempolicy said (also `before` the mems changed, for a
+    remap case) and where the pages went."""
+    case.expected = {"readback": readback.to_json(), "placement": expected.to_json()}
+    case.observed = {
+        "readback": _readback_json(observed_readback),
+        "placement": {"pages": {str(n): c for n, c in placement.counts.items()}},
+    }
+    problems = _readback_problems("", readback, observed_readback)
+    if before is not None:
+        case.expected["readback_before"] = before[0].to_json()
+        case.observed["readback_before"] = _readback_json(before[1])
+        problems += _readback_problems("before the mems changed, ", *before)
+    problems += expected.violations(placement.per_page)
+    assert not problems, "; ".join(problems)
+
+
+def _readback_json(observed: tuple[int, frozenset[int]]) -> dict[str, object]:
+    return {"mode": observed[0], "nodes": sorted(observed[1])}
+
+
+def _readback_problems(
+    when: str, expected: Readback, observed: tuple[int, frozenset[int]]
+) -> list[str]:
+    mode, nodes = observed
+    if (mode, nodes) == (expected.mode, expected.nodes):
+        return []
+    return [
+        f"{when}get_mempolicy read back mode {mode:#x} nodes {sorted(nodes)}, expected mode "
+        f"{expected.mode:#x} nodes {sorted(expected.nodes)}"
+    ]
+
+
+def test_flag(
+    flag_case: FlagCase,
+    topology: Topology,
+    profile: Profile,
+    kernel_release: str,
+    case: CaseRecord,
+) -> None:
+    c = flag_case
+    case.params = {**c.params(), "mapping": "anon_private", "pages": DEFAULT_PAGES}
+    require(profile, kernel_release, c.policy.mode, c.policy.flags)
+    allowed = mems_allowed() & topology.has_memory  # the forked child inherits these
+    workload = anon_under_vma_policy if c.api == "mbind" else anon_under_task_policy
+    run = observed_outcome(case, run_in_child(lambda: workload(c.policy, DEFAULT_PAGES, c.cpu)))
+    state = create_state(c.policy, allowed)
+    expected = state_placement(
+        topology,
+        state,
+        allowed,
+        profile,
+        kernel_release,
+        api=c.api,
+        npages=DEFAULT_PAGES,
+        vm_pgoff=run.vm_pgoff,
+        cpu_node=c.cpu_node,
+    )
+    observed = (run.readback_mode, run.readback_nodes)
+    check_policy(case, state_readback(state), expected, observed, run.placement)
+
+
+def test_remap_after_cpuset_change(
+    rebind_case: RebindCase | TooFewNodes,
+    topology: Topology,
+    profile: Profile,
+    kernel_release: str,
+    case: CaseRecord,
+    cpusets: CpusetCgroups,
+    cpuset: list[CpusetCgroup],
+) -> None:
+    c = rebind_case
+    if isinstance(c, TooFewNodes):
+        pytest.skip(c.reason)
+    case.params = {**c.params(), "mapping": "anon_private", "pages": DEFAULT_PAGES}
+    require(profile, kernel_release, c.policy.mode, c.policy.flags)
+    try:
+        group = cpusets.create(c.old_mems)
+    except KnobUnavailable as exc:
+        pytest.skip(f"needs a cgroup v2 cpuset: {exc}")
+    cpuset.append(group)
+    outcome = run_in_child(
+        lambda: rebind_run(c.api, c.policy, group, c.new_mems, DEFAULT_PAGES, c.cpu)
+    )
+    run: RebindRun = observed_outcome(case, outcome)
+    if (run.mems_before, run.mems_after) != (c.old_mems, c.new_mems):
+        raise HarnessError(
+            f"the child's mems were {sorted(run.mems_before)} then {sorted(run.mems_after)}, "
+            f"not {sorted(c.old_mems)} then {sorted(c.new_mems)}"
+        )
+    made = create_state(c.policy, c.old_mems)
+    state = rebind_state(made, c.new_mems, profile, kernel_release)
+    expected = state_placement(
+        topology,
+        state,
+        c.new_mems,
+        profile,
+        kernel_release,
+        api=c.api,
+        npages=DEFAULT_PAGES,
+        vm_pgoff=run.vm_pgoff,
+        cpu_node=c.cpu_node,
+    )
+    check_policy(
+        case,
+        state_readback(state),
+        expected,
+        run.readback_after,
+        run.placement,
+        before=(state_readback(made), run.readback_before),
+    )

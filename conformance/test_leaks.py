@@ -1,0 +1,417 @@
+"""Leaks: nobody else's allocations reach the private node, and the consumer's stay there.
+
+DESIGN §5 invariant 1, case by case: unrelated tasks allocate while the normal nodes are
+under pressure (where leaks show), and the leak monitor (fixtures/leaks.py) compares
+per-node counters before and after, minus the noise floor measured on the idle system in
+this boot. Each result records the direction (leak-in: others' pages on the private node;
+leak-out: the consumer's pages elsewhere), pages per counter, and the pressure reached.
+
+What a verdict means depends on the provider:
+- `kernel` and `cpuset-fence`: pass = no leak-in in the profile's isolated counters
+  (cpuset-fence: user pages only; the kernel side is measured and reported);
+- `unprotected`: the negative control. The stock kernel really falls back onto the plain
+  CPU-less node, so pass = the detector saw that leak-in ("detector works"), fail = it
+  did not. The case ids are the same for every provider, so rows align in reports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap as _mmap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fixtures.held import Held
+from fixtures.leak_setup import (
+    Knobs,
+    ScratchFs,
+    drop_file_cache,
+    ksm_running,
+    numa_balancing_on,
+    sparse_file,
+)
+from fixtures.leak_workloads import (
+    Filler,
+    bound_region,
+    cross_node_toucher,
+    fork_storm,
+    identical_pages,
+    kernel_allocations,
+    pressure,
+    read_progress,
+    task_policy_faults,
+    thp_collapse,
+)
+from fixtures.leaks import NoiseFloor, leak_in, leak_out, measure_noise_floor, snapshot
+from fixtures.memory import PAGE_SIZE
+from fixtures.oracle import ExactPages
+from fixtures.oracle import private as private_oracle
+from fixtures.oracle.private import LeakExpectation, PrivateRules
+from fixtures.plugin import CaseRecord, unsupported
+from fixtures.private import candidate_nodes
+from fixtures.profile import Profile
+from fixtures.providers import PrivateNode
+from fixtures.syscalls import move_pages
+from fixtures.topology import Topology
+from fixtures.uapi import Mode
+
+OVERSHOOT_PAGES = 8192  # pressure workloads go this far past "full" (32 MiB)
+PAGE_CACHE_EXTRA_PAGES = 16384  # the file is larger than the normal nodes' room by 64 MiB
+CONSUMER_PAGES = 4096
+
+
+@dataclass(frozen=True)
+class Spec:
+    mapping: str  # what kind of memory, for the report's feature rows
+    counters: tuple[str, ...]  # where the workload's own pages show
+    pressure: str | None  # "self": it is the pressure; "hog": runs after a fill; None
+    about: str
+
+
+SPECS: dict[str, Spec] = {
+    "anon-pressure": Spec(
+        "anon_private", ("anon",), "self", "default-policy anon until the normal nodes are full"
+    ),
+    "page-cache": Spec(
+        "page_cache", ("file",), "self", "a sparse file larger than the normal nodes' room, read"
+    ),
+    "shmem-memfd": Spec("shmem", ("shmem",), "self", "memfd pages until the normal nodes are full"),
+    "fork-storm": Spec(
+        "fork",
+        ("anon", "page_tables", "kernel_stack", "slab"),
+        "hog",
+        "48 children, each dirtying 16 copy-on-write pages",
+    ),
+    "kernel-allocs": Spec(
+        "kernel", ("slab", "other"), "hog", "3000 files, 20000 negative dentries, 128 full pipes"
+    ),
+    "thp-collapse": Spec(
+        "anon_thp", ("anon",), "hog", "4 MiB of base pages collapsed with MADV_COLLAPSE"
+    ),
+    "ksm-merge": Spec("anon_ksm", ("anon",), "hog", "8 MiB of identical pages merged by ksmd"),
+    "numa-balancing": Spec(
+        "anon_private", ("anon",), "hog", "8 MiB faulted on one node, used from the other"
+    ),
+    "interleave-all": Spec(
+        "anon_private", ("anon",), None, "set_mempolicy(MPOL_INTERLEAVE, every node), 8 MiB"
+    ),
+    "preferred-many-all": Spec(
+        "anon_private", ("anon",), "hog", "set_mempolicy(MPOL_PREFERRED_MANY, every node), 8 MiB"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class LeakCase:
+    workload: str
+    node: int
+
+    @property
+    def id(self) -> str:
+        """in-node2-anon-pressure: others' pages into node 2 while `anon-pressure` runs."""
+        return f"in-node{self.node}-{self.workload}"
+
+    def params(self) -> dict[str, object]:
+        spec = SPECS[self.workload]
+        return {
+            "direction": "leak-in",
+            "workload": self.workload,
+            "mapping": spec.mapping,
+            "pressure": spec.pressure,
+            "private_node": self.node,
+            "about": spec.about,
+        }
+
+
+@dataclass(frozen=True)
+class NodeCase:
+    what: str  # noise-floor-idle, out-of-node2-bind-under-pressure
+    node: int
+
+    @property
+    def id(self) -> str:
+        if self.what == "noise-floor-idle":
+            return f"noise-floor-idle-node{self.node}"
+        return f"out-of-node{self.node}-{self.what}"
+
+    def params(self) -> dict[str, object]:
+        return {"workload": self.what, "private_node": self.node}
+
+
+def leak_in_cases(topology: Topology) -> list[LeakCase]:
+    if len(topology.cpu_nodes) < 1:
+        return []
+    return [LeakCase(w, n) for n in candidate_nodes(topology) for w in SPECS]
+
+
+def node_cases(topology: Topology) -> list[NodeCase]:
+    return [
+        NodeCase(what, n)
+        for n in candidate_nodes(topology)
+        for what in ("noise-floor-idle", "bind-under-pressure")
+    ]
+
+
+def leak_cases(topology: Topology) -> list[LeakCase | NodeCase]:
+    return [*node_cases(topology), *leak_in_cases(topology)]
+
+
+MATRIX = {"leak_case": leak_cases}
+
+
+@pytest.fixture(scope="module")
+def rules(request: pytest.FixtureRequest) -> PrivateRules:
+    return private_oracle.load_rules(request.config.getoption("--profile"))
+
+
+@pytest.fixture(scope="module")
+def noise_floor(private_node: PrivateNode, topology: Topology) -> NoiseFloor:
+    """Measured once, on the idle system, after the provider is in place."""
+    return measure_noise_floor(topology.memory_nodes, interval_s=5.0, samples=10)
+
+
+@pytest.fixture(scope="module")
+def scratch(private_node: PrivateNode) -> Iterator[Path]:
+    try:
+        with ScratchFs(size_mib=4096) as mount:
+            yield mount
+    except OSError as exc:
+        pytest.skip(f"no scratch file system for page cache: {exc}")
+
+
+def _on(node: int, pn: PrivateNode) -> None:
+    if node != pn.node:
+        pytest.skip(f"the provider's private node is {pn.node}, not {node}")
+
+
+def _normal_pages(topology: Topology, pn: PrivateNode) -> int:
+    return sum(topology.nodes[n].memory_kib for n in pn.normal) * 1024 // PAGE_SIZE
+
+
+def _workload(name: str, pn: PrivateNode, topology: Topology) -> Any:
+    cpus = [topology.nodes[n].cpus[0] for n in topology.cpu_nodes]
+    every = frozenset(topology.memory_nodes)
+    return {
+        "fork-storm": lambda: fork_storm(),
+        "kernel-allocs": lambda: kernel_allocations(),
+        "thp-collapse": lambda: thp_collapse(),
+        "ksm-merge": lambda: identical_pages(),
+        "numa-balancing": lambda: cross_node_toucher(cpus[0], cpus[-1]),
+        "interleave-all": lambda: task_policy_faults(Mode.MPOL_INTERLEAVE, every),
+        "preferred-many-all": lambda: task_policy_faults(Mode.MPOL_PREFERRED_MANY, every),
+    }[name]()
+
+
+def _knobs(name: str) -> contextlib.AbstractContextManager[Any]:
+    try:
+        if name == "ksm-merge":
+            return ksm_running()
+        if name == "numa-balancing":
+            return numa_balancing_on()
+    except FileNotFoundError as exc:
+        unsupported(f"the kernel has no {exc.filename}")
+    return contextlib.nullcontext()
+
+
+def _gate(name: str, profile: Profile, release: str) -> None:
+    reason = None
+    if name == "preferred-many-all":
+        reason = profile.unsupported_reason("MPOL_PREFERRED_MANY", release)
+    knob = {
+        "ksm-merge": "/sys/kernel/mm/ksm/run",
+        "numa-balancing": "/proc/sys/kernel/numa_balancing",
+    }
+    if name in knob and not Path(knob[name]).exists():
+        reason = f"the kernel has no {knob[name]}"
+    if reason:
+        unsupported(reason)
+
+
+def _fill_for(name: str, scratch: Path | None, pn: PrivateNode, topology: Topology) -> Filler:
+    if name == "page-cache":
+        assert scratch is not None
+        return Filler("file", file=scratch / "page-cache-pressure")
+    return Filler("shmem" if name == "shmem-memfd" else "anon")
+
+
+def test_leak(
+    leak_case: LeakCase | NodeCase,
+    private_node: PrivateNode,
+    rules: PrivateRules,
+    noise_floor: NoiseFloor,
+    topology: Topology,
+    profile: Profile,
+    kernel_release: str,
+    request: pytest.FixtureRequest,
+    case: CaseRecord,
+) -> None:
+    """One case: the idle noise floor, the consumer's leak-out, or one workload's leak-in."""
+    _on(leak_case.node, private_node)
+    if isinstance(leak_case, NodeCase):
+        _node_case(leak_case, private_node, noise_floor, topology, case)
+    else:
+        _leak_in(
+            leak_case,
+            private_node,
+            rules,
+            noise_floor,
+            topology,
+            profile,
+            kernel_release,
+            request,
+            case,
+        )
+
+
+def _leak_in(
+    c: LeakCase,
+    pn: PrivateNode,
+    rules: PrivateRules,
+    noise_floor: NoiseFloor,
+    topology: Topology,
+    profile: Profile,
+    kernel_release: str,
+    request: pytest.FixtureRequest,
+    case: CaseRecord,
+) -> None:
+    spec = SPECS[c.workload]
+    _gate(c.workload, profile, kernel_release)
+    expected = private_oracle.leak_in_expectation(pn.provider, rules, c.node, spec.counters)
+    case.params = {**c.params(), "provider": pn.provider, "meaning": expected.rule}
+    case.expected = expected.to_json()
+    nodes = topology.memory_nodes
+    progress = _mmap.mmap(-1, 16)
+    observed: dict[str, Any] = {}
+    scratch = request.getfixturevalue("scratch") if c.workload == "page-cache" else None
+    cap = _normal_pages(topology, pn) + OVERSHOOT_PAGES
+    big_file = None
+    if scratch is not None:
+        rooms = sum(topology.nodes[n].free_kib for n in pn.normal) * 1024 // PAGE_SIZE
+        cap = rooms + PAGE_CACHE_EXTRA_PAGES
+        big_file = sparse_file(scratch, cap, "page-cache-pressure")
+    mid = None
+    try:
+        with _knobs(c.workload) as knobs:
+            before = snapshot(nodes)
+            if spec.pressure == "self":
+                filler = _fill_for(c.workload, scratch, pn, topology)
+                fill = pressure(
+                    filler,
+                    pn.normal,
+                    c.node,
+                    overshoot_pages=OVERSHOOT_PAGES if scratch is None else cap,
+                    cap_pages=cap,
+                    progress=progress,
+                )
+                with Held(fill, oom_adj=1000) as hog:
+                    after = snapshot(nodes)
+                    observed["pressure"] = {**hog.result.to_json(), **read_progress(progress)}
+            elif spec.pressure == "hog":
+                fill = pressure(
+                    Filler("anon"),
+                    pn.normal,
+                    c.node,
+                    overshoot_pages=0,
+                    cap_pages=cap,
+                    progress=progress,
+                )
+                with Held(fill, oom_adj=1000) as hog:
+                    mid = snapshot(nodes)
+                    with Held(_workload(c.workload, pn, topology)) as work:
+                        after = snapshot(nodes)
+                        observed["workload"] = work.result.to_json()
+                    hog.alive()
+                    observed["pressure"] = {**hog.result.to_json(), **read_progress(progress)}
+            else:
+                with Held(_workload(c.workload, pn, topology)) as work:
+                    after = snapshot(nodes)
+                    observed["workload"] = work.result.to_json()
+            if isinstance(knobs, Knobs):
+                observed["knobs"] = knobs.to_json()
+    finally:
+        if big_file is not None:
+            drop_file_cache(big_file)
+    report = leak_in(before, after, c.node, noise_floor)
+    judged = report
+    if mid is not None:
+        judged = leak_in(mid, after, c.node, noise_floor)
+        pressure_phase = leak_in(before, mid, c.node, noise_floor)
+        report.phases.update({"pressure": pressure_phase.pages, "workload": judged.pages})
+    observed["leak"] = report.to_json()
+    case.observed = observed
+    work = observed.get("workload", {})
+    if work.get("error"):
+        raise RuntimeError(f"the workload failed: {work['error']}")
+    if (work.get("info") or {}).get("collapse") == "EINVAL":
+        unsupported("MADV_COLLAPSE refused with EINVAL: the kernel lacks it (Linux 6.1+)")
+    # Isolation is judged on the whole window; the negative control on the workload's own
+    # phase, so that the pressure's fallback cannot stand in for the workload's.
+    window = report if expected.kind == "isolated" else judged
+    problems = expected.violations(window.pages)
+    observed["verdict_means"] = _meaning(expected, window.pages, problems)
+    assert not problems, "; ".join(problems)
+
+
+def _meaning(expected: LeakExpectation, pages: dict[str, int], problems: list[str]) -> str:
+    """What this case's verdict says, in words, for the record."""
+    seen = {c: n for c, n in pages.items() if n}
+    if expected.kind == "negative-control":
+        if problems:
+            return "negative control FAILED: the detector saw no fallback"
+        return f"negative control: the detector works, it saw leak-in {seen}"
+    if problems:
+        return f"isolation broken: leak-in {seen}"
+    kernel = {c: n for c, n in seen.items() if c not in expected.counters}
+    return "isolation held" + (f"; outside the promise (reported): {kernel}" if kernel else "")
+
+
+def _node_case(
+    c: NodeCase, pn: PrivateNode, noise_floor: NoiseFloor, topology: Topology, case: CaseRecord
+) -> None:
+    case.params = {**c.params(), "provider": pn.provider}
+    if c.what == "noise-floor-idle":
+        case.params["direction"] = "none"
+        case.expected = {"constraint": "measured on the idle system, not judged"}
+        case.observed = {"noise_floor": noise_floor.to_json()}
+        return
+    case.params.update(
+        {"direction": "leak-out", "pages": CONSUMER_PAGES, "mapping": "anon_private"}
+    )
+    expected = ExactPages((c.node,) * CONSUMER_PAGES, f"BIND {{{c.node}}}: every page stays there")
+    case.expected = expected.to_json()
+    progress = _mmap.mmap(-1, 16)
+    nodes = topology.memory_nodes
+    cap = _normal_pages(topology, pn) + OVERSHOOT_PAGES
+    with Held(bound_region(c.node, CONSUMER_PAGES, pn.enter_consumer)) as consumer:
+        if consumer.result.info is None:
+            raise RuntimeError(consumer.result.describe())
+        addr = consumer.result.info["addr"]
+        before = snapshot(nodes)
+        fill = pressure(
+            Filler("anon"),
+            pn.normal,
+            c.node,
+            overshoot_pages=OVERSHOOT_PAGES,
+            cap_pages=cap,
+            progress=progress,
+        )
+        with Held(fill, oom_adj=1000) as hog:
+            per_page = tuple(
+                move_pages(
+                    consumer.result.pid, [addr + i * PAGE_SIZE for i in range(CONSUMER_PAGES)]
+                )
+            )
+            after = snapshot(nodes)
+            pressure_info = {**hog.result.to_json(), **read_progress(progress)}
+    case.observed = {
+        "pages": {str(n): per_page.count(n) for n in sorted(set(per_page)) if n >= 0},
+        "leak": leak_out(per_page, c.node),
+        "leak_in": leak_in(before, after, c.node, noise_floor).to_json(),
+        "pressure": pressure_info,
+    }
+    problems = expected.violations(per_page)
+    assert not problems, "; ".join(problems)

@@ -1,0 +1,173 @@
+"""Pages of every kind of mapping land where the policy that governs them says.
+
+Which policy governs is the point of this row (fixtures/oracle/mappings.py has the kernel
+facts): shmem objects (shared anonymous memory, memfd, tmpfs) keep mbind's policy as the
+object's shared policy, seen from any later mapping, and a tmpfs mounted with mpol= gives
+each new file its policy; the page cache of a regular file
+ignores a VMA policy and follows the task's; a private file mapping's copies follow the
+VMA policy; THP and hugetlb pages are placed whole, interleaved in huge-page units.
+Every case runs in a forked child pinned to one CPU; mounts live in its own namespace;
+hugetlb pools are grown by a fixture that puts them back.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fixtures.checks import observed_outcome
+from fixtures.child import run_in_child
+from fixtures.knobs_hugetlb import HugetlbPool, hugetlb_unavailable_reason
+from fixtures.knobs_sysctl import Sysctl
+from fixtures.mappings import (
+    HUGETLB_PAGES,
+    MappingRun,
+    MappingUnavailable,
+    ext4_image,
+    run_mapping,
+    thp_disabled_reason,
+    thp_missing_reason,
+)
+from fixtures.matrix import (
+    MappingCase,
+    file_mapping_cases,
+    hugetlb_mapping_cases,
+    shmem_mapping_cases,
+    thp_mapping_cases,
+)
+from fixtures.oracle.mappings import KINDS, MappingExpectation, mapping_placement
+from fixtures.plugin import CaseRecord, unsupported
+from fixtures.profile import Profile
+from fixtures.topology import Topology
+
+MATRIX = {
+    "shmem_case": shmem_mapping_cases,
+    "file_case": file_mapping_cases,
+    "thp_case": thp_mapping_cases,
+    "hugetlb_case": hugetlb_mapping_cases,
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def numa_balancing_off() -> Iterator[None]:
+    """Automatic NUMA balancing (on by default in Debian's kernels) migrates pages after
+    the fault toward the node the VMA policy names (mpol_misplaced), page cache under an
+    ignored VMA policy included, and its PROT_NONE hinting entries race the probe. This
+    row checks where pages are allocated, so it runs with balancing off, put back after."""
+    knob = Sysctl("kernel.numa_balancing", "0")
+    if os.geteuid() != 0 or not knob.exists:
+        yield
+        return
+    with knob:
+        yield
+
+
+@pytest.fixture(scope="module")
+def ext4() -> Iterator[Path]:
+    """An empty ext4 image the children loop-mount in their own mount namespaces."""
+    try:
+        image = ext4_image()
+        path = image.__enter__()
+    except MappingUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        yield path
+    finally:
+        image.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module")
+def hugetlb_pool(topology: Topology) -> Iterator[HugetlbPool]:
+    """HUGETLB_PAGES more 2 MiB pages (and one spare) on every memory node, then back."""
+    reason = hugetlb_unavailable_reason(topology.memory_nodes)
+    if reason:
+        unsupported(reason)
+    if os.geteuid() != 0:
+        pytest.skip("growing hugetlb pools needs root")
+    with HugetlbPool(topology.memory_nodes, HUGETLB_PAGES + 1) as pool:
+        yield pool
+
+
+def check_mapping(case: CaseRecord, expected: MappingExpectation, run: MappingRun) -> None:
+    case.expected = expected.to_json()
+    case.observed = run.to_json()
+    problems = expected.violations(
+        run.placement.per_page, huge_folios=run.huge_folios, readback_seen=run.readback
+    )
+    assert not problems, "; ".join(problems)
+
+
+def _judge(
+    c: MappingCase,
+    topology: Topology,
+    profile: Profile,
+    release: str,
+    case: CaseRecord,
+    *,
+    ext4: Path | None = None,
+) -> None:
+    kind = KINDS[c.kind]
+    case.params = {**c.params(), "what": kind.what}
+    run = observed_outcome(
+        case, run_in_child(lambda: run_mapping(kind, c.policy, c.cpu, ext4=ext4))
+    )
+    expected = mapping_placement(
+        topology, kind, c.policy, profile, release, geometry=run.geometry, cpu_node=c.cpu_node
+    )
+    check_mapping(case, expected, run)
+
+
+def test_shmem(
+    shmem_case: MappingCase,
+    topology: Topology,
+    profile: Profile,
+    kernel_release: str,
+    case: CaseRecord,
+) -> None:
+    if shmem_case.kind.startswith("tmpfs") and os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs in a private mount namespace needs root")
+    _judge(shmem_case, topology, profile, kernel_release, case)
+
+
+def test_file(
+    file_case: MappingCase,
+    ext4: Path,
+    topology: Topology,
+    profile: Profile,
+    kernel_release: str,
+    case: CaseRecord,
+) -> None:
+    _judge(file_case, topology, profile, kernel_release, case, ext4=ext4)
+
+
+def test_thp(
+    thp_case: MappingCase,
+    topology: Topology,
+    profile: Profile,
+    kernel_release: str,
+    case: CaseRecord,
+) -> None:
+    missing = thp_missing_reason()
+    if missing:
+        unsupported(missing)
+    disabled = thp_disabled_reason()
+    if disabled:
+        pytest.skip(disabled)
+    _judge(thp_case, topology, profile, kernel_release, case)
+
+
+def test_hugetlb(
+    hugetlb_case: MappingCase,
+    hugetlb_pool: HugetlbPool,
+    topology: Topology,
+    profile: Profile,
+    kernel_release: str,
+    case: CaseRecord,
+) -> None:
+    short = hugetlb_pool.shortfall(HUGETLB_PAGES)
+    if short:
+        pytest.skip(f"free 2 MiB pages per node {short}, each node needs {HUGETLB_PAGES}")
+    _judge(hugetlb_case, topology, profile, kernel_release, case)

@@ -1,0 +1,223 @@
+"""Pages really move: move_pages, migrate_pages and mbind(MPOL_MF_MOVE*) on private
+anonymous memory, checked page by page after the call.
+
+- `move_pages-*`: each page to the node named for it (status per page = that node), also
+  in another process by its pid; pages already there stay; pages a second process maps
+  move with MPOL_MF_MOVE_ALL; a target node without memory fails the call with ENODEV
+  only after the pages queued before it have moved;
+- `migrate_pages-*`: every page of a process on the old nodes goes to the new nodes'
+  node_remap() image, the rest stays; without CAP_SYS_NICE shared pages stay;
+- `mbind-move*`, `mbind-strict-move-*`: the pages outside the new policy's mask move where
+  a fault under it would put them; pages inside it stay; shared pages need MOVE_ALL.
+
+The errors of these calls (EPERM, ESRCH, EIO, EINVAL, ENODEV...) and the statuses of
+addresses with no page behind them (EFAULT, ENOENT, EACCES) are the errors area's.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from fixtures import oracle
+from fixtures.checks import observed_outcome
+from fixtures.child import run_in_child
+from fixtures.judging import Judgement, judge, placement_of, readback_of, value_of
+from fixtures.matrix import (
+    MbindMoveCase,
+    MigratePagesCase,
+    MovePagesCase,
+    TopologyTooSmall,
+    mbind_move_cases,
+    migrate_pages_cases,
+    move_pages_cases,
+    or_skip,
+)
+from fixtures.migration_workloads import (
+    STATUS_UNTOUCHED,
+    CallResult,
+    mbind_move,
+    migrate_own_pages,
+    migrate_partner_pages,
+    move_own_pages,
+    move_partner_pages,
+    targets_for,
+)
+from fixtures.oracle.migration import (
+    PageKind,
+    after_mbind_move,
+    after_migrate_pages,
+    move_pages_outcome,
+    status_counts,
+)
+from fixtures.oracle.placement import ExactPages
+from fixtures.plugin import CaseRecord, unsupported
+from fixtures.profile import Profile
+from fixtures.topology import Topology
+from fixtures.uapi import MbindFlag, Mode, MoveFlag
+
+NEEDS_TWO = "needs two memory nodes: there is nowhere to move pages to"
+
+MATRIX = {
+    "move_case": or_skip(move_pages_cases, "move_pages", NEEDS_TWO),
+    "migrate_case": or_skip(migrate_pages_cases, "migrate_pages", NEEDS_TWO),
+    "mbind_case": or_skip(mbind_move_cases, "mbind-move", NEEDS_TWO),
+}
+
+PAGES = 127  # odd, so an interleave that starts on the wrong node shows in the counts
+
+
+def call_of(expected_errno: str | None, call: CallResult) -> Judgement:
+    """The call returned 0 (no page left unmoved), or failed with the expected errno."""
+    if expected_errno:
+        return value_of("errno", expected_errno, call.errno)
+    return value_of("returned", 0, call.errno or call.value)
+
+
+def statuses_of(expected: tuple[int | None, ...], observed: tuple[int, ...]) -> Judgement:
+    seen = tuple(None if s == STATUS_UNTOUCHED else s for s in observed)
+    wrong = [i for i, (e, o) in enumerate(zip(expected, seen, strict=True)) if e != o]
+    problems = []
+    if wrong:
+        i = wrong[0]
+        problems.append(
+            f"{len(wrong)} statuses differ, first entry {i}: {_status(seen[i])}, "
+            f"expected {_status(expected[i])}"
+        )
+    return {"statuses": status_counts(expected)}, {"statuses": status_counts(seen)}, problems
+
+
+def _status(status: int | None) -> str:
+    return status_counts([status]).popitem()[0]
+
+
+def test_move_pages(
+    move_case: MovePagesCase | TopologyTooSmall,
+    topology: Topology,
+    profile: Profile,
+    kernel_release: str,
+    case: CaseRecord,
+) -> None:
+    if isinstance(move_case, TopologyTooSmall):
+        pytest.skip(move_case.reason)
+    c = move_case
+    case.params = {**c.params(), "mapping": "anon_private", "pages": PAGES}
+    nodes = targets_for(PAGES, c.targets)
+    if c.bad_at is not None and c.bad_node is not None:
+        nodes[c.bad_at] = c.bad_node
+    flags = MoveFlag.MPOL_MF_MOVE_ALL if c.move_all else MoveFlag.MPOL_MF_MOVE
+    if c.other_process:
+        workload = lambda: move_partner_pages(c.cpu, PAGES, c.start, nodes[0])  # noqa: E731
+    else:
+        workload = lambda: move_own_pages(c.cpu, PAGES, c.start, nodes, flags, shared=c.shared)  # noqa: E731
+    run = observed_outcome(case, run_in_child(workload))
+    initial = (c.start,) * PAGES
+    kind = PageKind.SHARED if c.shared else PageKind.PRESENT
+    expected = move_pages_outcome(
+        topology,
+        initial,
+        nodes,
+        kind=kind,
+        move_all=c.move_all,
+    )
+    judge(
+        case,
+        "after",
+        before=placement_of(ExactPages(initial, "bound to the start node"), run.before),
+        call=call_of(expected.errno, run.call),
+        status=statuses_of(expected.statuses, run.call.statuses),
+        after=placement_of(expected.after, run.after.per_page),
+    )
+
+
+def test_migrate_pages(
+    migrate_case: MigratePagesCase | TopologyTooSmall,
+    topology: Topology,
+    profile: Profile,
+    kernel_release: str,
+    case: CaseRecord,
+) -> None:
+    if isinstance(migrate_case, TopologyTooSmall):
+        pytest.skip(migrate_case.reason)
+    c = migrate_case
+    starts = topology.memory_nodes
+    case.params = {
+        **c.params(),
+        "mapping": "anon_private",
+        "pages": PAGES,
+        "regions_on": list(starts),
+    }
+    if c.self_:
+        workload = lambda: migrate_own_pages(c.cpu, PAGES, starts, c.old, c.new)  # noqa: E731
+    else:
+        workload = lambda: migrate_partner_pages(  # noqa: E731
+            c.cpu, PAGES, starts, c.old, c.new, privileged=c.privileged, shared=c.shared
+        )
+    run = observed_outcome(case, run_in_child(workload))
+    parts: dict[str, Judgement] = {"call": call_of(None, run.call)}
+    for start, before, after in zip(starts, run.before, run.after, strict=True):
+        initial = (start,) * PAGES
+        if c.shared and not c.privileged:
+            # MPOL_MF_MOVE: migrate_folio_add() skips folios another process maps.
+            expected = ExactPages(
+                initial, "mapped by two processes: not moved without CAP_SYS_NICE"
+            )
+        else:
+            expected = after_migrate_pages(initial, c.old, c.new)
+        parts[f"region_on_node{start}_before"] = placement_of(
+            ExactPages(initial, "faulted under PREFERRED"), before
+        )
+        parts[f"region_on_node{start}"] = placement_of(expected, after.per_page)
+    judge(case, f"region_on_node{min(c.old)}", **parts)
+
+
+MBIND_FLAGS = {
+    "move": MbindFlag.MPOL_MF_MOVE,
+    "move_all": MbindFlag.MPOL_MF_MOVE_ALL,
+    "strict-move": MbindFlag.MPOL_MF_STRICT | MbindFlag.MPOL_MF_MOVE,
+}
+
+
+def test_mbind_move(
+    mbind_case: MbindMoveCase | TopologyTooSmall,
+    topology: Topology,
+    profile: Profile,
+    kernel_release: str,
+    case: CaseRecord,
+) -> None:
+    if isinstance(mbind_case, TopologyTooSmall):
+        pytest.skip(mbind_case.reason)
+    c = mbind_case
+    case.params = {**c.params(), "mapping": "anon_private", "pages": PAGES}
+    if c.policy.mode == Mode.MPOL_PREFERRED_MANY:
+        reason = profile.unsupported_reason("MPOL_PREFERRED_MANY", kernel_release)
+        if reason:
+            unsupported(reason)
+    flags = MBIND_FLAGS[c.flags]
+    run = observed_outcome(
+        case,
+        run_in_child(lambda: mbind_move(c.cpu, PAGES, c.start, c.policy, flags, shared=c.shared)),
+    )
+    initial = (c.start,) * PAGES
+    expected = after_mbind_move(
+        topology,
+        initial,
+        c.policy,
+        profile,
+        kernel_release,
+        vm_pgoff=run.vm_pgoff,
+        cpu_node=c.cpu_node,
+        shared=c.shared,
+        move_all=c.flags == "move_all",
+    )
+    judge(
+        case,
+        "after",
+        before=placement_of(ExactPages(initial, "bound to the start node"), run.before),
+        call=call_of(None, run.call),
+        after=placement_of(expected, run.after.per_page),
+        readback=readback_of(
+            oracle.readback(c.policy, profile, kernel_release),
+            run.readback_mode,
+            run.readback_nodes,
+        ),
+    )

@@ -1,0 +1,178 @@
+"""The newer modes land pages where their documentation says, without memory pressure.
+
+- MPOL_PREFERRED_MANY (5.15): the mask's node nearest the faulting CPU, from every CPU
+  node; get_mempolicy reads the mode and mask back.
+- MPOL_WEIGHTED_INTERLEAVE (6.9): with weights written to
+  /sys/kernel/mm/mempolicy/weighted_interleave (and put back), a VMA policy places every
+  page by its interleave index over a whole number of weight rounds; a task policy keeps
+  the weighted shares.
+- set_mempolicy_home_node (5.17): BIND and PREFERRED_MANY start from the home node, so
+  pages land on it when it is in the mask, else on the mask's node nearest to it.
+
+A kernel older than the feature reports the case `unsupported` (profile gates).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from fixtures.checks import check_placement, check_readback, observed_outcome
+from fixtures.child import run_in_child
+from fixtures.knobs import InterleaveWeights
+from fixtures.matrix import (
+    ModeCase,
+    TooFewNodes,
+    home_node_cases,
+    preferred_many_cases,
+    preferred_many_readback_cases,
+    weighted_interleave_cases,
+)
+from fixtures.mode_workloads import home_node_run
+from fixtures.oracle.modes import home_node_placement
+from fixtures.oracle.placement import readback, task_placement, vma_placement
+from fixtures.plugin import CaseRecord, unsupported
+from fixtures.profile import Profile
+from fixtures.topology import Topology
+from fixtures.uapi import Mode
+from fixtures.workloads import DEFAULT_PAGES, anon_under_task_policy, anon_under_vma_policy
+
+MATRIX = {
+    "pm_case": preferred_many_cases,
+    "pm_readback_case": preferred_many_readback_cases,
+    "wi_case": weighted_interleave_cases,
+    "home_case": home_node_cases,
+}
+
+READBACK_PAGES = 1
+
+
+@pytest.fixture
+def il_weights() -> Iterator[InterleaveWeights]:
+    """The sysfs weights, untouched until a case sets them, restored after it even when it
+    fails."""
+    with InterleaveWeights() as knob:
+        yield knob
+
+
+def require(profile: Profile, release: str, *features: str) -> None:
+    for feature in features:
+        reason = profile.unsupported_reason(feature, release)
+        if reason:
+            unsupported(reason)
+
+
+def test_preferred_many_placement(
+    pm_case: ModeCase,
+    topology: Topology,
+    profile: Profile,
+    kernel_release: str,
+    case: CaseRecord,
+) -> None:
+    c = pm_case
+    case.params = {**c.params(), "mapping": "anon_private", "pages": DEFAULT_PAGES}
+    require(profile, kernel_release, "MPOL_PREFERRED_MANY")
+    if c.api == "mbind":
+        run = observed_outcome(
+            case, run_in_child(lambda: anon_under_vma_policy(c.policy, DEFAULT_PAGES, c.cpu))
+        )
+    else:
+        run = observed_outcome(
+            case, run_in_child(lambda: anon_under_task_policy(c.policy, DEFAULT_PAGES, c.cpu))
+        )
+    expected = vma_placement(
+        topology,
+        c.policy,
+        profile,
+        kernel_release,
+        npages=DEFAULT_PAGES,
+        vm_pgoff=run.vm_pgoff,
+        cpu_node=c.cpu_node,
+    )
+    check_placement(case, expected, run)
+
+
+def test_preferred_many_readback(
+    pm_readback_case: ModeCase, profile: Profile, kernel_release: str, case: CaseRecord
+) -> None:
+    c = pm_readback_case
+    case.params = c.params()
+    require(profile, kernel_release, "MPOL_PREFERRED_MANY")
+    workload = anon_under_vma_policy if c.api == "mbind" else anon_under_task_policy
+    run = observed_outcome(case, run_in_child(lambda: workload(c.policy, READBACK_PAGES, c.cpu)))
+    check_readback(case, readback(c.policy, profile, kernel_release), run)
+
+
+def weighted_pages(c: ModeCase) -> int:
+    """A whole number of weight rounds, at least DEFAULT_PAGES pages."""
+    rounds = sum(c.mask_weights.values())
+    return -(-DEFAULT_PAGES // rounds) * rounds
+
+
+def test_weighted_interleave(
+    wi_case: ModeCase | TooFewNodes,
+    topology: Topology,
+    profile: Profile,
+    kernel_release: str,
+    case: CaseRecord,
+    il_weights: InterleaveWeights,
+) -> None:
+    c = wi_case
+    if isinstance(c, TooFewNodes):
+        pytest.skip(c.reason)
+    npages = weighted_pages(c)
+    case.params = {**c.params(), "mapping": "anon_private", "pages": npages}
+    require(profile, kernel_release, "MPOL_WEIGHTED_INTERLEAVE")
+    il_weights.set(dict(c.weights))
+    if c.api == "mbind":
+        run = observed_outcome(
+            case, run_in_child(lambda: anon_under_vma_policy(c.policy, npages, c.cpu))
+        )
+        expected = vma_placement(
+            topology,
+            c.policy,
+            profile,
+            kernel_release,
+            npages=npages,
+            vm_pgoff=run.vm_pgoff,
+            cpu_node=c.cpu_node,
+            weights=c.mask_weights,
+        )
+    else:
+        run = observed_outcome(
+            case, run_in_child(lambda: anon_under_task_policy(c.policy, npages, c.cpu))
+        )
+        expected = task_placement(
+            topology,
+            c.policy,
+            profile,
+            kernel_release,
+            npages=npages,
+            cpu_node=c.cpu_node,
+            weights=c.mask_weights,
+        )
+    check_placement(case, expected, run)
+
+
+def test_home_node(
+    home_case: ModeCase | TooFewNodes,
+    topology: Topology,
+    profile: Profile,
+    kernel_release: str,
+    case: CaseRecord,
+) -> None:
+    c = home_case
+    if isinstance(c, TooFewNodes):
+        pytest.skip(c.reason)
+    assert c.home_node is not None
+    home = c.home_node
+    case.params = {**c.params(), "mapping": "anon_private", "pages": DEFAULT_PAGES}
+    require(profile, kernel_release, "set_mempolicy_home_node")
+    if c.policy.mode == Mode.MPOL_PREFERRED_MANY:
+        require(profile, kernel_release, "MPOL_PREFERRED_MANY")
+    run = observed_outcome(
+        case, run_in_child(lambda: home_node_run(c.policy, home, DEFAULT_PAGES, c.cpu))
+    )
+    expected = home_node_placement(topology, c.policy, home, npages=DEFAULT_PAGES)
+    check_placement(case, expected, run)

@@ -1,0 +1,167 @@
+"""Memory pressure: PREFERRED and PREFERRED_MANY fall back when their node is full, BIND
+never does.
+
+The nodes named in the id (`-full-nodeN`) are held full by helper processes ("hogs", one
+per node, oom_score_adj -1000): anonymous memory bound to the node (MPOL_BIND; huge pages
+for the bulk, base pages for the last 32 MiB), topped up before every case until only a
+small room, measured in /proc/zoneinfo, is left above the node's low watermark. Cases are
+ordered so that consecutive ones share a fill. The case's child, pinned to the first CPU
+and with oom_score_adj 1000, then faults a region under the policy:
+
+- `preferred-full-nodeN`: the pages beyond the room go to node N's nearest node(s);
+- `preferred-many-...-full-...`: to the mask's next node nearest the CPU, or, with the
+  whole mask full, to the CPU's nearest node outside it;
+- `bind-full-nodeN`: the child faults more than the node holds and must die of the OOM
+  killer (SIGKILL) or of SIGBUS while faulting; which one is recorded as observed.
+
+pytest lowers its own OOM bias for the module where it may. Nodes larger than
+MEMPOLICY_PRESSURE_MAX_MIB (default 2048) in total are not filled: on a big machine the
+case is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from fixtures.checks import HarnessError, observed_outcome
+from fixtures.child import ChildOutcome, run_in_child
+from fixtures.knobs import oom_score_adj
+from fixtures.matrix import PressureCase, TooFewNodes, pressure_cases
+from fixtures.memory import PAGE_SIZE
+from fixtures.mode_workloads import Fill, NodeHogs, PressureRun, Progress, pressure_run
+from fixtures.oracle.modes import bind_full, pressure_spill
+from fixtures.plugin import CaseRecord, unsupported
+from fixtures.probe import counts_of
+from fixtures.profile import Profile
+from fixtures.topology import Topology
+from fixtures.uapi import Mode
+
+MATRIX = {"pressure_case": pressure_cases}
+
+SPILL_PAGES = 8192  # 32 MiB against a room of about 1 MiB plus the node's page cache
+WHOLE_MASK_PAGES = 16384  # 64 MiB: a full mask's room includes what kswapd reclaims there
+HEADROOM_PAGES = 256
+CHILD_TIMEOUT_S = 300.0
+MAX_FILL_MIB = int(os.environ.get("MEMPOLICY_PRESSURE_MAX_MIB", "2048"))
+
+
+@pytest.fixture(scope="module")
+def spare_pytest() -> Iterator[None]:
+    """Lower pytest's own OOM bias while this module runs, where it may, and put it back
+    afterwards; the child's bias of 1000 alone already makes it the OOM killer's choice."""
+    with oom_score_adj(-500, best_effort=True):
+        yield
+
+
+@pytest.fixture(scope="module")
+def hogs(spare_pytest: None) -> Iterator[NodeHogs]:
+    """The processes holding nodes full, ended (their memory freed) when the module ends."""
+    with NodeHogs() as held:
+        yield held
+
+
+def guard_fill_size(topology: Topology, c: PressureCase) -> None:
+    mib = sum(topology.nodes[n].memory_kib for n in c.full) // 1024
+    if mib > MAX_FILL_MIB:
+        pytest.skip(
+            f"filling nodes {sorted(c.full)} ({mib} MiB) is above "
+            f"MEMPOLICY_PRESSURE_MAX_MIB={MAX_FILL_MIB}"
+        )
+
+
+def fills_json(fills: tuple[Fill, ...]) -> dict[str, object]:
+    return {
+        str(f.node): {"pages": f.pages, "seconds": round(f.seconds, 2), "steps": f.steps}
+        for f in fills
+    }
+
+
+def test_full_nodes(
+    pressure_case: PressureCase | TooFewNodes,
+    topology: Topology,
+    profile: Profile,
+    kernel_release: str,
+    case: CaseRecord,
+    hogs: NodeHogs,
+) -> None:
+    c = pressure_case
+    if isinstance(c, TooFewNodes):
+        pytest.skip(c.reason)
+    if c.policy.mode == Mode.MPOL_BIND:
+        (node,) = c.full
+        npages = topology.nodes[node].memory_kib * 1024 // PAGE_SIZE  # more than is left
+    elif c.policy.mode == Mode.MPOL_PREFERRED_MANY and c.full >= c.policy.nodes:
+        npages = WHOLE_MASK_PAGES
+    else:
+        npages = SPILL_PAGES
+    case.params = {**c.params(), "mapping": "anon_private", "pages": npages}
+    if c.policy.mode == Mode.MPOL_PREFERRED_MANY:
+        reason = profile.unsupported_reason("MPOL_PREFERRED_MANY", kernel_release)
+        if reason:
+            unsupported(reason)
+    guard_fill_size(topology, c)
+    fills = hogs.hold(c.full, HEADROOM_PAGES)
+    progress = Progress()
+    outcome = run_in_child(
+        lambda: pressure_run(c.api, c.policy, c.full, npages, c.cpu, progress=progress),
+        timeout_s=CHILD_TIMEOUT_S,
+    )
+    if c.policy.mode == Mode.MPOL_BIND:
+        check_no_fallback(case, c, npages, outcome, progress, fills)
+        return
+    run: PressureRun = observed_outcome(case, outcome)
+    expected = pressure_spill(
+        topology, c.policy, run.rooms, profile, npages=npages, cpu_node=c.cpu_node
+    )
+    case.expected = expected.to_json()
+    case.observed = {
+        "pages": {str(n): count for n, count in run.placement.counts.items()},
+        "room": {str(r.node): r.to_json() for r in run.rooms},
+        "fill": fills_json(fills),
+        "fault_s": round(run.fault_s, 2),
+    }
+    if expected.min_fallback < npages // 4:
+        raise HarnessError(
+            f"the fill left too much room ({case.observed['room']}): at most "
+            f"{npages - expected.min_fallback} of {npages} pages could stay, the case cannot tell"
+        )
+    problems = expected.violations(run.placement.per_page)
+    assert not problems, "; ".join(problems)
+
+
+def check_no_fallback(
+    case: CaseRecord,
+    c: PressureCase,
+    npages: int,
+    outcome: ChildOutcome[PressureRun],
+    progress: Progress,
+    fills: tuple[Fill, ...],
+) -> None:
+    expected = bind_full(c.policy)
+    case.expected = expected.to_json()
+    if outcome.signal:
+        case.observed = {
+            "killed_by": outcome.signal,
+            "while": progress.phase_name(),
+            "fill": fills_json(fills),
+        }
+        if progress.read() != Progress.FAULTING:
+            raise HarnessError(
+                f"the child died of {outcome.signal} while {progress.phase_name()}, "
+                "before it faulted the region"
+            )
+        assert outcome.signal in expected.signals, (
+            f"the child died of {outcome.signal}, expected one of {sorted(expected.signals)}"
+        )
+        return
+    run: PressureRun = observed_outcome(case, outcome)
+    counts = counts_of(run.placement.per_page)
+    case.observed = {"pages": {str(n): k for n, k in counts.items()}, "fill": fills_json(fills)}
+    stray = {n: k for n, k in counts.items() if n not in expected.nodes}
+    raise AssertionError(
+        f"the child survived faulting {npages} pages bound to full node(s) {sorted(c.full)}"
+        + (f", with pages on nodes outside the mask: {stray}" if stray else "")
+    )

@@ -1,0 +1,358 @@
+"""Private nodes: the explicit path reaches the node, exactly, and behaves as the profile says.
+
+DESIGN §5 item 2: mbind(MPOL_BIND, {private}) on anonymous memory, then write faults, land
+on the private node, every page (no leak-out). Item 4's open questions (set_mempolicy
+naming the node, masks that mix it with normal nodes, migration onto it, the node full
+under BIND, page cache under a policy naming it) are answered by the profile's [private]
+table, read by fixtures/oracle/private.py. The node comes from the provider the topology
+preset names (fixtures/providers.py): under `kernel` on a kernel without the series every
+case is `unsupported`; under `cpuset-fence` the cases run as the consumer; under
+`unprotected` they check what a stock kernel does with a plain CPU-less node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from fixtures import oracle
+from fixtures.checks import observed_outcome
+from fixtures.child import run_in_child
+from fixtures.leak_setup import ScratchFs
+from fixtures.leaks import leak_out
+from fixtures.memory import PAGE_SIZE
+from fixtures.oracle import private as private_oracle
+from fixtures.oracle.private import PrivateRules, Refused
+from fixtures.plugin import CaseRecord, unsupported
+from fixtures.private import candidate_nodes
+from fixtures.private_workloads import (
+    ExplicitRun,
+    bind_beyond_node,
+    mbind_then_fault,
+    migrate_onto,
+    page_cache_under_bind,
+    task_policy_then_fault,
+)
+from fixtures.profile import Profile
+from fixtures.providers import PrivateNode, user_tasks
+from fixtures.topology import Topology
+from fixtures.uapi import Mode
+
+PAGES = 255  # odd: an interleave that starts on the wrong node shows in the counts
+BEYOND_PAGES = 8192  # BIND to the node with this many pages more than it has (32 MiB)
+
+
+def _first_cpu(topology: Topology) -> tuple[int, int]:
+    node = topology.cpu_nodes[0]
+    return topology.nodes[node].cpus[0], node
+
+
+@dataclass(frozen=True)
+class ExplicitCase:
+    api: str  # "mbind", "set_mempolicy", or "readback" (of an mbind)
+    policy: oracle.Policy
+    node: int  # the private node
+    cpu: int
+    cpu_node: int
+
+    @property
+    def id(self) -> str:
+        """mbind-bind-node2, readback-mbind-bind-node2, mbind-interleave-nodes0,2."""
+        api = "readback-mbind" if self.api == "readback" else self.api
+        return f"{api}-{self.policy.label}"
+
+    def params(self) -> dict[str, object]:
+        return {"api": self.api, **self.policy.to_json(), "private_node": self.node}
+
+
+def explicit_cases(topology: Topology) -> list[ExplicitCase]:
+    if not topology.cpu_nodes:
+        return []
+    cpu, cpu_node = _first_cpu(topology)
+    cases = []
+    for node in candidate_nodes(topology):
+        normal = [n for n in topology.memory_nodes if n != node]
+        alone = frozenset({node})
+        cases += [
+            ExplicitCase(api, oracle.Policy(Mode.MPOL_BIND, alone), node, cpu, cpu_node)
+            for api in ("mbind", "readback", "set_mempolicy")
+        ]
+        policies = [oracle.Policy(Mode.MPOL_PREFERRED, alone)]
+        if normal:
+            mixed = frozenset({normal[0], node})
+            policies += [
+                oracle.Policy(Mode.MPOL_BIND, mixed),
+                oracle.Policy(Mode.MPOL_INTERLEAVE, mixed),
+                oracle.Policy(Mode.MPOL_PREFERRED_MANY, mixed),
+            ]
+        if len(normal) > 1:
+            policies.append(
+                oracle.Policy(Mode.MPOL_INTERLEAVE, frozenset(topology.memory_nodes) | alone)
+            )
+        cases += [ExplicitCase("mbind", p, node, cpu, cpu_node) for p in policies]
+    return cases
+
+
+@dataclass(frozen=True)
+class MigrationCase:
+    how: str  # move_pages, migrate_pages, mbind-move
+    source: int
+    node: int
+    cpu: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.how}-node{self.source}-to-node{self.node}"
+
+    def params(self) -> dict[str, object]:
+        return {"api": self.how, "source": self.source, "private_node": self.node}
+
+
+def migration_cases(topology: Topology) -> list[MigrationCase]:
+    if not topology.cpu_nodes:
+        return []
+    cpu, cpu_node = _first_cpu(topology)
+    return [
+        MigrationCase(how, cpu_node, node, cpu)
+        for node in candidate_nodes(topology)
+        if node != cpu_node
+        for how in ("move_pages", "migrate_pages", "mbind-move")
+    ]
+
+
+@dataclass(frozen=True)
+class NodeCase:
+    what: str  # discovery, bind-full, page-cache-bind
+    node: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.what}-node{self.node}"
+
+    def params(self) -> dict[str, object]:
+        return {"api": self.what, "private_node": self.node}
+
+
+def node_cases(topology: Topology) -> list[NodeCase]:
+    return [
+        NodeCase(what, node)
+        for node in candidate_nodes(topology)
+        for what in ("discovery", "bind-full", "page-cache-bind")
+    ]
+
+
+PrivateCase = ExplicitCase | MigrationCase | NodeCase
+
+
+def private_cases(topology: Topology) -> list[PrivateCase]:
+    return [*explicit_cases(topology), *migration_cases(topology), *node_cases(topology)]
+
+
+MATRIX = {"private_case": private_cases}
+
+
+@pytest.fixture(scope="module")
+def rules(request: pytest.FixtureRequest) -> PrivateRules:
+    return private_oracle.load_rules(request.config.getoption("--profile"))
+
+
+@pytest.fixture(scope="module")
+def scratch(private_node: PrivateNode) -> Iterator[Path]:
+    """A file system with a real page cache (ext4 on a loop device), for file pages."""
+    try:
+        with ScratchFs(size_mib=256) as mount:
+            yield mount
+    except OSError as exc:
+        pytest.skip(f"no scratch file system for page cache: {exc}")
+
+
+def _on(node: int, private_node: PrivateNode) -> None:
+    if node != private_node.node:
+        pytest.skip(f"the provider's private node is {private_node.node}, not {node}")
+
+
+def _record(case: CaseRecord, c: PrivateCase, pn: PrivateNode, rules: PrivateRules) -> None:
+    case.params = {**c.params(), "provider": pn.provider, "rules": rules.profile}
+
+
+def _check_run(
+    case: CaseRecord,
+    expected: oracle.Expectation | Refused,
+    run: ExplicitRun,
+    node: int,
+    *,
+    leak: bool = False,
+) -> None:
+    """Refusals against refusals, placements against placements; with `leak` (a policy
+    naming only the private node) the pages elsewhere are recorded as leak-out."""
+    case.expected = expected.to_json()
+    case.observed = {"pages": {str(n): c for n, c in run.counts.items()}}
+    if run.refused:
+        case.observed["errno"] = run.refused
+    elif leak:
+        case.observed["leak"] = leak_out(run.per_page, node)
+    if isinstance(expected, Refused):
+        assert run.refused == expected.errno, (
+            f"expected {expected.errno} ({expected.rule}), "
+            f"got {run.refused or 'success with pages ' + str(run.counts)}"
+        )
+        return
+    assert run.refused is None, f"the kernel refused with {run.refused}; expected {expected.rule}"
+    problems = expected.violations(run.per_page)
+    assert not problems, "; ".join(problems)
+
+
+def test_private(
+    private_case: PrivateCase,
+    private_node: PrivateNode,
+    rules: PrivateRules,
+    topology: Topology,
+    profile: Profile,
+    kernel_release: str,
+    request: pytest.FixtureRequest,
+    case: CaseRecord,
+) -> None:
+    """One case of the matrix: the explicit path, a migration, or a node-wide question."""
+    _on(private_case.node, private_node)
+    _record(case, private_case, private_node, rules)
+    if isinstance(private_case, ExplicitCase):
+        _explicit(private_case, private_node, rules, topology, profile, kernel_release, case)
+    elif isinstance(private_case, MigrationCase):
+        _migration(private_case, private_node, rules, case)
+    elif private_case.what == "discovery":
+        _check_discovery(case, private_node, rules, topology)
+    elif private_case.what == "bind-full":
+        _check_bind_full(case, private_node, rules, topology)
+    else:
+        scratch = request.getfixturevalue("scratch")
+        _check_page_cache(case, private_node, rules, topology, scratch)
+
+
+def _explicit(
+    explicit_case: ExplicitCase,
+    private_node: PrivateNode,
+    rules: PrivateRules,
+    topology: Topology,
+    profile: Profile,
+    kernel_release: str,
+    case: CaseRecord,
+) -> None:
+    c, pn = explicit_case, private_node
+    case.params["pages"] = PAGES
+    if c.policy.mode == Mode.MPOL_PREFERRED_MANY:
+        reason = profile.unsupported_reason("MPOL_PREFERRED_MANY", kernel_release)
+        if reason:
+            unsupported(reason)
+    effective = private_oracle.effective_policy(c.policy, c.node, rules, pn.discovery)
+    if c.api == "set_mempolicy" and rules.set_mempolicy_bind != "allowed":
+        effective = Refused(rules.set_mempolicy_bind, "profile: set_mempolicy naming the node")
+    fault = task_policy_then_fault if c.api == "set_mempolicy" else mbind_then_fault
+    run = observed_outcome(case, run_in_child(lambda: fault(pn, c.policy, PAGES, c.cpu)))
+    if c.api == "readback" and not isinstance(effective, Refused):
+        expected_readback = oracle.readback(effective, profile, kernel_release)
+        case.expected = expected_readback.to_json()
+        case.observed = {"mode": run.readback_mode, "nodes": sorted(run.readback_nodes)}
+        got = (run.readback_mode, run.readback_nodes)
+        assert got == (expected_readback.mode, expected_readback.nodes), (
+            f"get_mempolicy read back mode {got[0]} nodes {sorted(got[1])}, expected "
+            f"mode {expected_readback.mode} nodes {sorted(expected_readback.nodes)}"
+        )
+        return
+    if isinstance(effective, Refused):
+        _check_run(case, effective, run, c.node)
+        return
+    bits = oracle.interleave_index_bits(profile, kernel_release)
+    expected = private_oracle.no_pressure_placement(
+        topology, effective, PAGES, run.vm_pgoff, c.cpu_node, index_bits=bits
+    )
+    _check_run(case, expected, run, c.node, leak=c.policy.nodes == {c.node})
+
+
+def _migration(
+    migration_case: MigrationCase,
+    private_node: PrivateNode,
+    rules: PrivateRules,
+    case: CaseRecord,
+) -> None:
+    c, pn = migration_case, private_node
+    case.params["pages"] = PAGES
+    run = observed_outcome(
+        case, run_in_child(lambda: migrate_onto(pn, c.how, c.source, PAGES, c.cpu))
+    )
+    expected = private_oracle.migration_placement(rules, c.node, c.source, PAGES, pn.discovery)
+    case.expected = expected.to_json()
+    case.observed = {"pages": {str(n): cnt for n, cnt in run.counts.items()}}
+    if run.refused:
+        case.observed["errno"] = run.refused
+    problems = expected.violations(run.per_page)
+    assert not problems, "; ".join(problems) + (f" (call: {run.refused})" if run.refused else "")
+
+
+def _check_discovery(
+    case: CaseRecord, pn: PrivateNode, rules: PrivateRules, topology: Topology
+) -> None:
+    case.observed = pn.to_json()
+    if pn.provider == "kernel":
+        assert pn.discovery is not None
+        case.expected = {"constraint": f"private via {list(rules.interfaces)}", "nodes": [pn.node]}
+        assert pn.node in pn.discovery.private
+    elif pn.provider == "cpuset-fence":
+        tasks = user_tasks()
+        unfenced = pn.unfenced(tasks)
+        case.expected = {
+            "constraint": "no user task outside the consumer may use it",
+            "nodes": [pn.node],
+        }
+        case.observed["user_tasks"] = len(tasks)
+        case.observed["unfenced"] = [f"{t.pid} {t.comm} {t.cgroup}" for t in unfenced]
+        assert not unfenced, f"{len(unfenced)} user tasks may still allocate on node {pn.node}"
+    else:
+        case.expected = {
+            "constraint": "unprotected CPU-less memory node (negative control)",
+            "nodes": [pn.node],
+        }
+        node = topology.nodes[pn.node]
+        assert not node.cpus and pn.node in topology.has_memory
+
+
+def _check_bind_full(
+    case: CaseRecord, pn: PrivateNode, rules: PrivateRules, topology: Topology
+) -> None:
+    npages = topology.nodes[pn.node].memory_kib * 1024 // PAGE_SIZE + BEYOND_PAGES
+    case.params["pages"] = npages
+    expected = private_oracle.bind_full(rules)
+    case.expected = expected.to_json()
+    outcome = run_in_child(lambda: bind_beyond_node(pn, npages), timeout_s=600)
+    if outcome.signal or outcome.timed_out:
+        case.observed = {"signal": outcome.signal} if outcome.signal else {"timeout": True}
+        assert expected.outcome == "oom" and outcome.signal == "SIGKILL", (
+            f"{outcome.describe()}; expected: {expected.rule}"
+        )
+        return
+    run = observed_outcome(case, outcome)
+    case.observed = {"pages": {str(n): c for n, c in run.counts.items()}}
+    assert expected.outcome == "fallback", (
+        f"all {npages} pages were placed ({run.counts}) although node {pn.node} has fewer; "
+        f"expected: {expected.rule}"
+    )
+    spilled = sum(c for n, c in run.counts.items() if n != pn.node)
+    assert spilled > 0 and sum(run.counts.values()) == npages, (
+        f"pages {run.counts}: expected {npages} with the excess on normal nodes"
+    )
+
+
+def _check_page_cache(
+    case: CaseRecord, pn: PrivateNode, rules: PrivateRules, topology: Topology, scratch: Path
+) -> None:
+    npages = 1024
+    case.params["pages"] = npages
+    case.params["mapping"] = "page_cache"
+    run = observed_outcome(
+        case,
+        run_in_child(lambda: page_cache_under_bind(pn, scratch, npages, _first_cpu(topology)[0])),
+    )
+    expected = private_oracle.page_cache_placement(topology, rules, pn.node, npages)
+    _check_run(case, expected, run, pn.node)

@@ -1,0 +1,75 @@
+"""Knobs the suite turns: hugetlb pools and sysctls, always put back as they were."""
+
+from pathlib import Path
+
+import pytest
+
+from fixtures.knobs_hugetlb import HugetlbPool, hugetlb_unavailable_reason, pool_dir
+from fixtures.knobs_sysctl import Sysctl
+
+
+def fake_sysfs(root: Path, sizes: dict[int, int]) -> Path:
+    for node, nr in sizes.items():
+        pool = pool_dir(node, root=root)
+        pool.mkdir(parents=True)
+        (pool / "nr_hugepages").write_text(f"{nr}\n")
+        (pool / "free_hugepages").write_text(f"{nr}\n")
+    return root
+
+
+def sizes(root: Path, nodes: tuple[int, ...]) -> dict[int, int]:
+    return {n: int((pool_dir(n, root=root) / "nr_hugepages").read_text()) for n in nodes}
+
+
+def test_grows_every_node_and_restores(tmp_path: Path) -> None:
+    root = fake_sysfs(tmp_path, {0: 0, 1: 3, 4: 0})
+    with HugetlbPool((0, 1, 4), 6, root=root) as pool:
+        assert sizes(root, (0, 1, 4)) == {0: 6, 1: 9, 4: 6}
+        assert pool.pools[1].before == 3 and pool.pools[1].got == 9
+        # The fake kernel frees nothing: free_hugepages still says the old count.
+        assert pool.shortfall(5) == {0: 0, 1: 3, 4: 0}
+    assert sizes(root, (0, 1, 4)) == {0: 0, 1: 3, 4: 0}
+
+
+def test_restores_when_the_body_fails(tmp_path: Path) -> None:
+    root = fake_sysfs(tmp_path, {0: 2, 1: 0})
+    with pytest.raises(RuntimeError), HugetlbPool((0, 1), 6, root=root):
+        raise RuntimeError("the case broke")
+    assert sizes(root, (0, 1)) == {0: 2, 1: 0}
+
+
+def test_restores_the_nodes_done_when_growing_fails_half_way(tmp_path: Path) -> None:
+    root = fake_sysfs(tmp_path, {0: 1, 1: 0})
+    # Node 1's free count cannot be read: the failure comes after its write.
+    (pool_dir(1, root=root) / "free_hugepages").unlink()
+    with pytest.raises(FileNotFoundError), HugetlbPool((0, 1), 6, root=root):
+        pass
+    assert sizes(root, (0, 1)) == {0: 1, 1: 0}
+
+
+def test_says_why_a_pool_is_missing(tmp_path: Path) -> None:
+    root = fake_sysfs(tmp_path, {0: 0})
+    assert hugetlb_unavailable_reason((0,), root=root) is None
+    reason = hugetlb_unavailable_reason((0, 1), root=root)
+    assert reason is not None and "node 1" in reason
+
+
+def test_sysctl_is_set_and_put_back(tmp_path: Path) -> None:
+    (tmp_path / "kernel").mkdir()
+    knob = tmp_path / "kernel" / "numa_balancing"
+    knob.write_text("1\n")
+    with pytest.raises(RuntimeError), Sysctl("kernel.numa_balancing", "0", root=tmp_path) as s:
+        assert knob.read_text() == "0\n" and s.before == "1"
+        raise RuntimeError("the case broke")
+    assert knob.read_text() == "1\n"
+
+
+def test_sysctl_already_set_or_missing_is_left_alone(tmp_path: Path) -> None:
+    (tmp_path / "kernel").mkdir()
+    (tmp_path / "kernel" / "numa_balancing").write_text("0\n")
+    with Sysctl("kernel.numa_balancing", "0", root=tmp_path) as s:
+        assert s.before is None
+    missing = Sysctl("vm.nothing_here", "1", root=tmp_path)
+    with missing:
+        assert not missing.exists
+    assert not (tmp_path / "vm").exists()

@@ -1,0 +1,132 @@
+"""The leak workloads on this host: held children, knobs put back, small real workloads.
+
+Every workload here is small; the guest runs them at full size under pressure.
+"""
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fixtures.held import Held
+from fixtures.leak_setup import Knobs, sparse_file
+from fixtures.leak_workloads import (
+    Filler,
+    bound_region,
+    fill,
+    fork_storm,
+    kernel_allocations,
+    task_policy_faults,
+    thp_collapse,
+)
+from fixtures.memory import PAGE_SIZE
+from fixtures.uapi import Mode
+
+
+def test_held_child_keeps_its_memory_until_released(tmp_path: Path) -> None:
+    marker = tmp_path / "released"
+
+    def work() -> Iterator[dict[str, Any]]:
+        yield {"pid": os.getpid()}
+        marker.write_text("done")
+
+    with Held(work) as held:
+        assert held.result.info == {"pid": held.result.pid}
+        assert held.alive() and not marker.exists()
+    assert marker.read_text() == "done"
+    assert held.result.ended == "exit 0"
+
+
+def test_held_child_killed_before_yielding_is_an_outcome() -> None:
+    def work() -> Iterator[dict[str, Any]]:
+        os.kill(os.getpid(), signal.SIGKILL)
+        yield {}
+
+    with Held(work) as held:
+        assert held.result.info is None and held.result.signal == "SIGKILL"
+        assert "killed by SIGKILL" in held.result.describe()
+
+
+def test_held_child_errors_travel_back() -> None:
+    def work() -> Iterator[dict[str, Any]]:
+        raise OSError(22, "bad")
+        yield {}
+
+    with Held(work) as held:
+        assert held.result.error is not None and held.result.error.startswith("EINVAL")
+
+
+def test_held_child_that_dies_later_is_noticed() -> None:
+    def work() -> Iterator[dict[str, Any]]:
+        yield {}
+
+    with Held(work) as held:
+        os.kill(held.result.pid, signal.SIGKILL)
+        os.waitid(os.P_PID, held.result.pid, os.WEXITED | os.WNOWAIT)
+        assert not held.alive()
+    assert held.result.ended == "SIGKILL"
+
+
+def test_nested_held_children_are_released_in_turn() -> None:
+    def outer() -> Iterator[dict[str, Any]]:
+        yield {"which": "outer"}
+
+    def inner() -> Iterator[dict[str, Any]]:
+        yield {"which": "inner"}
+
+    with Held(outer) as first:
+        with Held(inner) as second:
+            assert second.result.info == {"which": "inner"}
+        assert second.result.ended == "exit 0"
+    assert first.result.ended == "exit 0"  # the inner child did not keep its release open
+
+
+def test_knobs_are_put_back_even_when_a_write_fails(tmp_path: Path) -> None:
+    good, bad = tmp_path / "run", tmp_path / "missing" / "knob"
+    good.write_text("0\n")
+    with pytest.raises(FileNotFoundError), Knobs({good: "1", bad: "1"}):
+        pass
+    assert good.read_text() == "0\n"
+    with Knobs({good: "1"}) as knobs:
+        assert good.read_text() == "1\n"
+        assert knobs.to_json() == {str(good): "1"}
+    assert good.read_text() == "0\n"
+
+
+def test_fill_stops_at_its_cap_and_says_so() -> None:
+    info = fill(Filler("anon"), [0], 0, overshoot_pages=0, cap_pages=256)
+    assert info["allocated_pages"] == 256 and info["stopped"] in ("cap", "full")
+    assert set(info["room_pages"]) == {"0"}
+
+
+def test_page_cache_filler_reads_a_sparse_file(tmp_path: Path) -> None:
+    path = sparse_file(tmp_path, 512, "big")
+    assert path.stat().st_size == 512 * PAGE_SIZE
+    info = fill(Filler("file", file=path), [0], 0, overshoot_pages=4096, cap_pages=4096)
+    assert info["allocated_pages"] == 512 and info["stopped"] == "end of file"
+
+
+@pytest.mark.parametrize(
+    "workload",
+    [
+        fork_storm(children=4, touch_pages=2),
+        kernel_allocations(files=20, lookups=50, pipes=4),
+        task_policy_faults(Mode.MPOL_INTERLEAVE, frozenset({0}), npages=16),
+        thp_collapse(mib=2),
+        bound_region(0, 16, lambda: None),
+    ],
+    ids=["fork-storm", "kernel-allocs", "interleave-all", "thp-collapse", "consumer"],
+)
+def test_small_workloads_run_and_report(workload: Any) -> None:
+    with Held(workload) as held:
+        assert held.result.error is None, held.result.error
+        assert held.result.info
+    assert held.result.ended == "exit 0"
+
+
+def test_shmem_filler_grows_a_memfd() -> None:
+    filler = Filler("shmem")
+    assert filler.grow(8) == 8 and filler.grow(8) == 8

@@ -1,0 +1,159 @@
+"""The private-node oracle and the profiles that feed it (fixtures/profiles/*.toml)."""
+
+from pathlib import Path
+
+import pytest
+
+from fixtures.oracle.placement import ExactPages, Policy, Within
+from fixtures.oracle.private import (
+    STOCK,
+    USER_COUNTERS,
+    Refused,
+    bind_full,
+    effective_policy,
+    leak_in_expectation,
+    load_rules,
+    migration_placement,
+    no_pressure_placement,
+    page_cache_placement,
+)
+from fixtures.private import discover_private
+from fixtures.profile import ProfileError, load_profile
+from fixtures.topology import discover
+from fixtures.uapi import Mode
+
+SYSFS = Path(__file__).parent / "data" / "sysfs"
+PROFILES = ("private-rfc-v4", "private-v5", "private-features", "cpuset-fence")
+STOCK_TOPOLOGY = discover(SYSFS / "qemu-private-6.12")  # nodes 0, 1 normal; 2 CPU-less
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_every_private_profile_answers_every_open_question(name: str) -> None:
+    rules = load_rules(name)
+    assert rules.profile == name
+    assert rules.set_mempolicy_bind and rules.bind_full and rules.migrate_onto
+    assert rules.page_cache in ("allowed", "never")
+    assert set(USER_COUNTERS) - {"file"} <= set(rules.isolated_counters)
+    # The profile is a whole profile: the rest of the matrix can run under it.
+    assert load_profile(name).tolerance("task_interleave_pages") >= 0
+
+
+def test_mainline_has_no_private_table_and_reads_as_a_stock_kernel() -> None:
+    rules = load_rules("mainline")
+    assert rules.profile == "mainline"
+    assert rules.drop_modes == STOCK.drop_modes == frozenset()
+    assert rules.isolated_counters == USER_COUNTERS
+
+
+def test_cpuset_fence_gates_agree_with_mainline() -> None:
+    fence, mainline = load_profile("cpuset-fence"), load_profile("mainline")
+    for feature, since in fence.features.items():
+        assert mainline.features.get(feature, since) == since, feature
+    assert fence.features["interleave_index_full_width"] == "6.7"
+
+
+def test_a_users_profile_file_is_read(tmp_path: Path) -> None:
+    mine = tmp_path / "mine.toml"
+    mine.write_text(
+        'name = "mine"\n[private]\nmempolicy_gate = "always"\nset_mempolicy_bind = "EPERM"\n'
+        'bind_full = "fallback"\nmigrate_onto = "EACCES"\npage_cache = "never"\n'
+        'drop_modes = ["MPOL_INTERLEAVE"]\nisolated_counters = ["anon"]\n'
+    )
+    rules = load_rules(str(mine))
+    assert rules.set_mempolicy_bind == "EPERM" and rules.bind_full == "fallback"
+    assert rules.drop_modes == {Mode.MPOL_INTERLEAVE}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('name = "x"\n[private]\n', "lacks"),
+        (
+            'name = "x"\n[private]\nmempolicy_gate = "sometimes"\nset_mempolicy_bind = "allowed"\n'
+            'bind_full = "oom"\nmigrate_onto = "allowed"\npage_cache = "never"\n',
+            "mempolicy_gate",
+        ),
+        (
+            'name = "x"\n[private]\nmempolicy_gate = "always"\nset_mempolicy_bind = "allowed"\n'
+            'bind_full = "oom"\nmigrate_onto = "allowed"\npage_cache = "never"\n'
+            'isolated_counters = ["hugetlb"]\n',
+            "unknown isolated_counters",
+        ),
+    ],
+)
+def test_bad_private_tables_are_profile_errors(tmp_path: Path, text: str, message: str) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text)
+    with pytest.raises(ProfileError, match=message):
+        load_rules(str(bad))
+
+
+def test_v5_drops_the_private_node_from_interleave_and_refuses_preferred() -> None:
+    rules = load_rules("private-v5")
+    mixed = Policy(Mode.MPOL_INTERLEAVE, frozenset({0, 2}))
+    assert effective_policy(mixed, 2, rules, None) == Policy(Mode.MPOL_INTERLEAVE, frozenset({0}))
+    refused = effective_policy(Policy(Mode.MPOL_PREFERRED, frozenset({2})), 2, rules, None)
+    assert isinstance(refused, Refused) and refused.errno == "EINVAL"
+    bind = Policy(Mode.MPOL_BIND, frozenset({2}))
+    assert effective_policy(bind, 2, rules, None) == bind
+
+
+def test_rfc_v4_gates_on_has_memory() -> None:
+    rules = load_rules("private-rfc-v4")
+    bind = Policy(Mode.MPOL_BIND, frozenset({3}))
+    refusing = discover_private(SYSFS / "private-rfc-v4", cmdline="")  # not in has_memory
+    allowing = discover_private(SYSFS / "private-v5", cmdline="")  # in has_memory
+    assert isinstance(effective_policy(bind, 3, rules, refusing), Refused)
+    assert effective_policy(bind, 3, rules, allowing) == bind
+
+
+def test_stock_keeps_every_mask() -> None:
+    mixed = Policy(Mode.MPOL_INTERLEAVE, frozenset({0, 2}))
+    assert effective_policy(mixed, 2, STOCK, None) == mixed
+
+
+def test_no_pressure_placement_is_exact() -> None:
+    interleave = no_pressure_placement(
+        STOCK_TOPOLOGY, Policy(Mode.MPOL_INTERLEAVE, frozenset({0, 2})), 5, 7, 0
+    )
+    assert isinstance(interleave, ExactPages) and interleave.per_page == (2, 0, 2, 0, 2)
+    bind = no_pressure_placement(STOCK_TOPOLOGY, Policy(Mode.MPOL_BIND, frozenset({0, 2})), 3, 0, 0)
+    assert isinstance(bind, ExactPages) and bind.per_page == (0, 0, 0)
+    many = no_pressure_placement(
+        STOCK_TOPOLOGY, Policy(Mode.MPOL_PREFERRED_MANY, frozenset({1, 2})), 2, 0, 0
+    )
+    assert isinstance(many, ExactPages) and many.per_page == (1, 1)  # 20 is nearer than 30
+
+
+def test_migration_follows_the_caps() -> None:
+    features = discover_private(SYSFS / "private-features", cmdline="")  # caps: user
+    allowed = migration_placement(load_rules("private-features"), 3, 0, 4, features)
+    assert allowed.per_page == (3, 3, 3, 3)
+    v5 = load_rules("private-v5")  # cap:user_numa, which the tree does not grant
+    refused = migration_placement(v5, 3, 0, 4, features)
+    assert refused.per_page == (0, 0, 0, 0) and "refused" in refused.rule
+    asked = discover_private(SYSFS / "private-v5", cmdline="private_node=3,user_numa")
+    assert migration_placement(v5, 3, 0, 2, asked).per_page == (3, 3)
+
+
+def test_page_cache_and_bind_full() -> None:
+    never = page_cache_placement(STOCK_TOPOLOGY, load_rules("private-v5"), 2, 8)
+    assert isinstance(never, Within) and never.nodes == {0, 1}
+    assert never.violations((2,) * 8)
+    allowed = page_cache_placement(STOCK_TOPOLOGY, STOCK, 2, 8)
+    assert isinstance(allowed, ExactPages) and allowed.counts == {2: 8}
+    assert bind_full(STOCK).to_json()["signal"] == "SIGKILL"
+
+
+def test_leak_expectations_per_provider() -> None:
+    fence = leak_in_expectation("cpuset-fence", load_rules("cpuset-fence"), 2, ("slab",))
+    assert fence.kind == "isolated" and fence.counters == USER_COUNTERS
+    assert fence.violations({"anon": 0, "slab": 40}) == []  # kernel side: reported only
+    assert fence.violations({"anon": 3})
+    series = leak_in_expectation("kernel", load_rules("private-v5"), 2, ("anon",))
+    assert series.violations({"slab": 1})  # the series promises kernel allocations too
+    control = leak_in_expectation("unprotected", STOCK, 2, ("anon",))
+    assert control.kind == "negative-control"
+    assert control.violations({"anon": 0, "slab": 99})  # only the workload's own counters
+    assert control.violations({"anon": 12}) == []
+    assert "detector" in control.to_json()["constraint"]  # type: ignore[operator]
