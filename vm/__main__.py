@@ -142,6 +142,7 @@ def prepare(args: argparse.Namespace) -> Guest:
             cache_dir=CACHE_DIR / "builds",
             fragments=fragments,
             progress=progress.phase,
+            tick=progress.tick,
         )
         kernel = kernel_from_tree(tree)
     else:

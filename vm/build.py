@@ -172,6 +172,7 @@ def build_tree(
     fragments: Sequence[str] = DEFAULT_FRAGMENTS,
     jobs: int | None = None,
     progress: Callable[[str], None] = lambda line: None,
+    tick: Callable[[str], None] = lambda status: None,
 ) -> TreeBuild:
     tree = tree.resolve()
     check_tree(tree)
@@ -191,8 +192,8 @@ def build_tree(
         nonlocal compiled
         if line.lstrip().startswith(("CC ", "AS ", "LD ", "AR ")):
             compiled += 1
-            if compiled % 200 == 0:
-                progress(f"build: {compiled} objects")
+            if compiled % 20 == 0:
+                tick(f"build: {compiled} objects")
 
     run_make_step([*make, "bzImage"], log, count)
     progress(f"build: done, {compiled} objects built")

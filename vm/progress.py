@@ -49,9 +49,14 @@ class Progress:
             return
         text = ktap.read_text(errors="replace") if ktap.exists() else ""
         done, planned, failed = ktap_counts(text)
-        elapsed = time.monotonic() - self.started
         where = f"matrix {done}/{planned}" if planned else "booting"
-        line = f"  {where}, {failed} not ok, {elapsed:.0f} s"
+        self.tick(f"{where}, {failed} not ok")
+
+    def tick(self, status: str) -> None:
+        """Redraw the live line of a long phase (terminal only; CI logs get phases alone)."""
+        if not self.live:
+            return
+        line = f"  {status}, {time.monotonic() - self.started:.0f} s"
         if line != self._last:
             self.out.write("\r" + line.ljust(len(self._last)))
             self.out.flush()
