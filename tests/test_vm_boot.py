@@ -69,10 +69,15 @@ def test_every_placement_case_passes(
     finished, document = guest_run
     placement = [c for c in document["cases"] if c["area"] == "placement"]
     assert len(placement) >= 30
+    first_slice = [c for c in document["cases"] if c["area"] in ("placement", "readback")]
     not_passing = {
-        c["id"]: (c["verdict"], c["message"]) for c in document["cases"] if c["verdict"] != "pass"
+        c["id"]: (c["verdict"], c["message"]) for c in first_slice if c["verdict"] != "pass"
     }
     assert not not_passing
+    # -k may pull in same-named cases of other areas (skipped here without a provider):
+    # whatever they are, none may be a harness error or a failure.
+    broken = {c["id"]: c["verdict"] for c in document["cases"] if c["verdict"] in ("fail", "error")}
+    assert not broken
     assert finished.returncode == 0
     # The table the README promises is on stdout, one row per case.
     assert "placement-mbind-bind-node2" in finished.stdout
