@@ -35,12 +35,14 @@ from fixtures.leak_setup import (
     sparse_file,
 )
 from fixtures.leak_workloads import (
+    CHUNK_PAGES,
     Filler,
     bound_region,
     cross_node_toucher,
     fork_storm,
     identical_pages,
     kernel_allocations,
+    node_rooms,
     pressure,
     read_progress,
     task_policy_faults,
@@ -90,17 +92,28 @@ SPECS: dict[str, Spec] = {
         "kernel", ("slab", "other"), "hog", "3000 files, 20000 negative dentries, 128 full pipes"
     ),
     "thp-collapse": Spec(
-        "anon_thp", ("anon",), "hog", "4 MiB of base pages collapsed with MADV_COLLAPSE"
+        "anon_thp",
+        ("anon",),
+        "hog",
+        "base pages, the normal nodes' room + 8 MiB, collapsed (MADV_COLLAPSE)",
     ),
-    "ksm-merge": Spec("anon_ksm", ("anon",), "hog", "8 MiB of identical pages merged by ksmd"),
+    "ksm-merge": Spec(
+        "anon_ksm", ("anon",), "hog", "identical pages (room + 8 MiB) merged by ksmd"
+    ),
     "numa-balancing": Spec(
-        "anon_private", ("anon",), "hog", "8 MiB faulted on one node, used from the other"
+        "anon_private",
+        ("anon",),
+        "hog",
+        "room + 8 MiB faulted from one node's CPU, used from the other's",
     ),
     "interleave-all": Spec(
         "anon_private", ("anon",), None, "set_mempolicy(MPOL_INTERLEAVE, every node), 8 MiB"
     ),
     "preferred-many-all": Spec(
-        "anon_private", ("anon",), "hog", "set_mempolicy(MPOL_PREFERRED_MANY, every node), 8 MiB"
+        "anon_private",
+        ("anon",),
+        "hog",
+        "set_mempolicy(MPOL_PREFERRED_MANY, every node), room + 8 MiB",
     ),
 }
 
@@ -192,17 +205,19 @@ def _normal_pages(topology: Topology, pn: PrivateNode) -> int:
     return sum(topology.nodes[n].memory_kib for n in pn.normal) * 1024 // PAGE_SIZE
 
 
-def _workload(name: str, pn: PrivateNode, topology: Topology) -> Any:
+def _workload(name: str, topology: Topology, npages: int) -> Any:
+    """The workload `name`; the anonymous ones fault `npages` (more than the normal nodes
+    have left after the fill, so on a stock kernel they must reach past the watermark)."""
     cpus = [topology.nodes[n].cpus[0] for n in topology.cpu_nodes]
     every = frozenset(topology.memory_nodes)
     return {
         "fork-storm": lambda: fork_storm(),
         "kernel-allocs": lambda: kernel_allocations(),
-        "thp-collapse": lambda: thp_collapse(),
-        "ksm-merge": lambda: identical_pages(),
-        "numa-balancing": lambda: cross_node_toucher(cpus[0], cpus[-1]),
-        "interleave-all": lambda: task_policy_faults(Mode.MPOL_INTERLEAVE, every),
-        "preferred-many-all": lambda: task_policy_faults(Mode.MPOL_PREFERRED_MANY, every),
+        "thp-collapse": lambda: thp_collapse(npages),
+        "ksm-merge": lambda: identical_pages(npages),
+        "numa-balancing": lambda: cross_node_toucher(cpus[0], cpus[-1], npages),
+        "interleave-all": lambda: task_policy_faults(Mode.MPOL_INTERLEAVE, every, npages),
+        "preferred-many-all": lambda: task_policy_faults(Mode.MPOL_PREFERRED_MANY, every, npages),
     }[name]()
 
 
@@ -321,13 +336,16 @@ def _leak_in(
                 )
                 with Held(fill, oom_adj=1000) as hog:
                     mid = snapshot(nodes)
-                    with Held(_workload(c.workload, pn, topology)) as work:
+                    left = sum(node_rooms(pn.normal).values())
+                    observed["room_left_pages"] = left
+                    npages = left + CHUNK_PAGES
+                    with Held(_workload(c.workload, topology, npages)) as work:
                         after = snapshot(nodes)
                         observed["workload"] = work.result.to_json()
                     hog.alive()
                     observed["pressure"] = {**hog.result.to_json(), **read_progress(progress)}
             else:
-                with Held(_workload(c.workload, pn, topology)) as work:
+                with Held(_workload(c.workload, topology, CHUNK_PAGES)) as work:
                     after = snapshot(nodes)
                     observed["workload"] = work.result.to_json()
             if isinstance(knobs, Knobs):

@@ -41,8 +41,8 @@ from fixtures.uapi import Mode
 
 MATRIX = {"pressure_case": pressure_cases}
 
-SPILL_PAGES = 8192  # 32 MiB against a room of about 1 MiB plus the node's page cache
-WHOLE_MASK_PAGES = 16384  # 64 MiB: a full mask's room includes what kswapd reclaims there
+SPILL_PAGES = 16384  # 64 MiB against a room of a few MiB (boost, page cache)
+WHOLE_MASK_PAGES = 24576  # 96 MiB: a full mask's room includes what kswapd reclaims there
 HEADROOM_PAGES = 256
 CHILD_TIMEOUT_S = 300.0
 MAX_FILL_MIB = int(os.environ.get("MEMPOLICY_PRESSURE_MAX_MIB", "2048"))

@@ -115,7 +115,7 @@ def test_page_cache_filler_reads_a_sparse_file(tmp_path: Path) -> None:
         fork_storm(children=4, touch_pages=2),
         kernel_allocations(files=20, lookups=50, pipes=4),
         task_policy_faults(Mode.MPOL_INTERLEAVE, frozenset({0}), npages=16),
-        thp_collapse(mib=2),
+        thp_collapse(512),
         bound_region(0, 16, lambda: None),
     ],
     ids=["fork-storm", "kernel-allocs", "interleave-all", "thp-collapse", "consumer"],
