@@ -1,9 +1,11 @@
-"""Knobs the suite turns: hugetlb pools and sysctls, always put back as they were."""
+"""Knobs the suite turns: hugetlb pools, sysctls and weighted-interleave weights, always put
+back as they were."""
 
 from pathlib import Path
 
 import pytest
 
+from fixtures.knobs import InterleaveWeights
 from fixtures.knobs_hugetlb import HugetlbPool, hugetlb_unavailable_reason, pool_dir
 from fixtures.knobs_sysctl import Sysctl
 
@@ -73,3 +75,32 @@ def test_sysctl_already_set_or_missing_is_left_alone(tmp_path: Path) -> None:
     with missing:
         assert not missing.exists
     assert not (tmp_path / "vm").exists()
+
+
+def fake_weights(root: Path, weights: dict[int, int], auto: str) -> Path:
+    root.mkdir()
+    for node, weight in weights.items():
+        (root / f"node{node}").write_text(f"{weight}\n")
+    (root / "auto").write_text(f"{auto}\n")
+    return root
+
+
+def test_weights_are_put_back_with_the_mode_last(tmp_path: Path) -> None:
+    root = fake_weights(tmp_path / "wi", {0: 1, 1: 1}, "true")
+    with InterleaveWeights(root) as knob:
+        knob.set({0: 3})
+        (root / "auto").write_text("false\n")  # what the kernel does on a manual write
+        assert knob.read() == {0: 3, 1: 1}
+    assert knob.read() == {0: 1, 1: 1}
+    assert (root / "auto").read_text() == "true\n"
+
+
+def test_a_weight_that_cannot_be_written_back_stops_no_other(tmp_path: Path) -> None:
+    root = fake_weights(tmp_path / "wi", {0: 1, 1: 2}, "true")
+    with pytest.raises(IsADirectoryError), InterleaveWeights(root) as knob:
+        knob.set({0: 5, 1: 6})
+        (root / "auto").write_text("false\n")
+        (root / "node0").unlink()  # node 0 went away: its file cannot take the old value
+        (root / "node0").mkdir()
+    assert (root / "node1").read_text() == "2\n"
+    assert (root / "auto").read_text() == "true\n"
