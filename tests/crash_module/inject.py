@@ -1,0 +1,39 @@
+"""A pytest plugin that crashes the guest kernel during one case, on purpose.
+
+Loaded only by `capture.sh` (never by the suite): with `-p tests.crash_module.inject`,
+the first case whose id contains --crash-case loads crashme.ko with --crash-action while
+the case runs, so the suite's own attribution must pin the kernel's oops, WARN or panic
+on that case. The console and result documents of such runs are the fixtures under
+tests/data/console and tests/data/results.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+MODULE = Path(__file__).with_name("crashme.ko")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("crash injection (fixture capture only)")
+    group.addoption("--crash-case", default=None, help="crash during the first case id with this")
+    group.addoption("--crash-action", default="oops", choices=("oops", "warn", "panic"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, None]:
+    wanted = item.config.getoption("--crash-case")
+    if wanted and wanted in item.nodeid and not item.config.stash.get(_DONE, False):
+        item.config.stash[_DONE] = True
+        action = item.config.getoption("--crash-action")
+        # An oops kills insmod, not pytest: the case goes on and the log tells on it.
+        subprocess.run(["insmod", str(MODULE), f"action={action}"], check=False)
+    yield
+
+
+_DONE = pytest.StashKey[bool]()
