@@ -1,11 +1,12 @@
 """Knobs the suite turns: hugetlb pools, sysctls and weighted-interleave weights, always put
 back as they were."""
 
+import errno
 from pathlib import Path
 
 import pytest
 
-from fixtures.knobs import InterleaveWeights
+from fixtures.knobs import InterleaveWeights, KnobUnavailable
 from fixtures.knobs_hugetlb import HugetlbPool, hugetlb_unavailable_reason, pool_dir
 from fixtures.knobs_sysctl import Sysctl
 
@@ -104,3 +105,44 @@ def test_a_weight_that_cannot_be_written_back_stops_no_other(tmp_path: Path) -> 
         (root / "node0").mkdir()
     assert (root / "node1").read_text() == "2\n"
     assert (root / "auto").read_text() == "true\n"
+
+
+@pytest.fixture
+def no_bandwidth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Weights of nodes 0 and 1 on automatic, on a machine without bandwidth data: writing
+    true to `auto` fails with ENODEV."""
+    root = fake_weights(tmp_path / "wi", {0: 1, 1: 1}, "true")
+    write_text = Path.write_text
+
+    def refuse(path: Path, data: str, *args: object, **kwargs: object) -> int:
+        if path.name == "auto" and data.strip() == "true":
+            raise OSError(errno.ENODEV, "No such device", str(path))
+        return write_text(path, data)
+
+    monkeypatch.setattr(Path, "write_text", refuse)
+    return root
+
+
+def test_weights_left_alone_when_auto_could_not_come_back(no_bandwidth: Path) -> None:
+    with InterleaveWeights(no_bandwidth) as knob, pytest.raises(KnobUnavailable, match="ENODEV"):
+        knob.set({0: 3})
+    assert knob.read() == {0: 1, 1: 1}
+    assert (no_bandwidth / "auto").read_text() == "true\n"
+
+
+def test_auto_already_off_is_no_obstacle(no_bandwidth: Path) -> None:
+    (no_bandwidth / "auto").write_text("false\n")
+    with InterleaveWeights(no_bandwidth) as knob:
+        assert knob.irreversible_reason() is None
+        knob.set({0: 3})
+    assert knob.read() == {0: 1, 1: 1}
+
+
+def test_a_guest_may_turn_auto_off_for_good(
+    no_bandwidth: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(InterleaveWeights, "keep_host", False)
+    with pytest.raises(OSError, match="No such device"), InterleaveWeights(no_bandwidth) as knob:
+        knob.set({0: 3})
+        (no_bandwidth / "auto").write_text("false\n")
+    assert knob.read() == {0: 1, 1: 1}
