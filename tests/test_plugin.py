@@ -91,3 +91,18 @@ def test_verdicts_document_and_ktap(run: tuple[dict[str, dict[str, object]], str
         "ok 7 area-unsupported # SKIP unsupported: MPOL_WEIGHTED_INTERLEAVE needs Linux 6.9"
         in lines
     )
+
+
+def test_area_markers_select_cases(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))
+    pytester.makepyfile(
+        test_alpha="def test_one():\n    pass\n\ndef test_two():\n    pass\n",
+        test_beta="def test_three():\n    pass\n",
+    )
+    pytester.makeini("[pytest]\naddopts = -p fixtures.plugin -p no:cacheprovider\n")
+    outcome = pytester.runpytest_subprocess("-m", "beta", "--strict-markers")
+    outcome.assert_outcomes(passed=1, deselected=2)
+    outcome = pytester.runpytest_subprocess("-m", "alpha and not beta", "-W", "error")
+    outcome.assert_outcomes(passed=2, deselected=1)
