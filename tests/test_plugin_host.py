@@ -28,3 +28,36 @@ def test_keep_host():
 """
     )
     project.runpytest_subprocess(*options).assert_outcomes(passed=1)
+
+
+TERMINATED = """
+import os
+import signal
+import time
+
+import pytest
+
+from fixtures.child import run_in_child
+
+@pytest.fixture(scope="module")
+def knob():
+    yield
+    open("restored", "w").write("yes")
+
+def test_a_forked_child_still_dies_of_it():
+    outcome = run_in_child(lambda: os.kill(os.getpid(), signal.SIGTERM))
+    assert outcome.signal == "SIGTERM"
+
+def test_terminated_while_holding_a_knob(knob):
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(30)
+"""
+
+
+def test_sigterm_unwinds_like_ctrl_c(project: pytest.Pytester) -> None:
+    """A cancelled CI job gets SIGTERM, which ends Python without unwinding by default."""
+    project.makepyfile(test_term=TERMINATED)
+    result = project.runpytest_subprocess(timeout=60)
+    assert result.ret == pytest.ExitCode.INTERRUPTED, result.stdout.str()
+    assert (project.path / "restored").read_text() == "yes"
+    result.stdout.fnmatch_lines(["*Terminated: SIGTERM*", "*1 passed*"])
