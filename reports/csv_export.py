@@ -32,6 +32,15 @@ COLUMNS = (
 )
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text(value: str) -> str:
+    """Free text a spreadsheet would run as a formula ("=HYPERLINK(...)", "-1+1") gets a
+    leading apostrophe, which spreadsheets show as text (OWASP's CSV injection advice)."""
+    return f"'{value}" if value.startswith(_FORMULA_START) else value
+
+
 def csv_report(docs: Sequence[RunDocument]) -> str:
     """The whole CSV text, header first; rows in run order, then case order within a run."""
     out = io.StringIO()
@@ -51,10 +60,10 @@ def csv_report(docs: Sequence[RunDocument]) -> str:
                     case.verdict.value,
                     _pages(case.expected),
                     _pages(case.observed),
-                    _other(case.expected),
-                    _other(case.observed),
+                    _text(_other(case.expected)),
+                    _text(_other(case.observed)),
                     f"{case.duration_s:g}",
-                    " ".join(case.message.split()),  # one line, whatever the writer's newlines
+                    _text(" ".join(case.message.split())),  # one line, whatever the newlines
                 ]
             )
     return out.getvalue()

@@ -115,6 +115,24 @@ def test_commas_quotes_and_newlines_survive(runs: list[RunDocument]) -> None:
     assert text.count("\n") == 2
 
 
+@pytest.mark.parametrize(
+    ("message", "cell"),
+    [
+        ('=HYPERLINK("http://x","y")', '\'=HYPERLINK("http://x","y")'),
+        ("-EFAULT+1", "'-EFAULT+1"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("pages per node {0: 1}", "pages per node {0: 1}"),
+    ],
+)
+def test_free_text_never_runs_as_a_formula(
+    runs: list[RunDocument], message: str, cell: str
+) -> None:
+    case = dataclasses.replace(runs[0].cases[2], message=message)
+    (row,) = read_rows(csv_report([dataclasses.replace(runs[0], cases=(case,))]))
+    assert row["message"] == cell
+    assert row["case"] == "placement-mbind-interleave-nodes0,1"  # ids are left as they are
+
+
 def test_repeated_runs_are_told_apart(runs: list[RunDocument]) -> None:
     rows = read_rows(csv_report([runs[0], runs[0]]))
     assert {row["run"] for row in rows} == {
