@@ -19,24 +19,24 @@ from collections.abc import Iterator
 
 import pytest
 
-from fixtures.checks import HarnessError, observed_outcome
+from fixtures.checks import HarnessError, anon_run, observed_outcome, policy_features, require
 from fixtures.child import run_in_child
 from fixtures.knobs import CpusetCgroup, CpusetCgroups, KnobUnavailable
 from fixtures.matrix import FlagCase, RebindCase, TooFewNodes, flag_cases, rebind_cases
 from fixtures.mode_workloads import RebindRun, mems_allowed, rebind_run
 from fixtures.oracle.modes import (
+    PolicyState,
     create_state,
     rebind_state,
     state_placement,
     state_readback,
 )
 from fixtures.oracle.placement import Expectation, Readback
-from fixtures.plugin import CaseRecord, unsupported
+from fixtures.plugin import CaseRecord
 from fixtures.probe import Placement
 from fixtures.profile import Profile
 from fixtures.topology import Topology
-from fixtures.uapi import Mode, ModeFlag
-from fixtures.workloads import DEFAULT_PAGES, anon_under_task_policy, anon_under_vma_policy
+from fixtures.workloads import DEFAULT_PAGES
 
 MATRIX = {"flag_case": flag_cases, "rebind_case": rebind_cases}
 
@@ -56,18 +56,6 @@ def cpuset(cpusets: CpusetCgroups) -> Iterator[list[CpusetCgroup]]:
     yield made
     for group in made:
         cpusets.remove(group)
-
-
-def require(profile: Profile, release: str, mode: Mode, flags: ModeFlag) -> None:
-    features = []
-    if mode == Mode.MPOL_PREFERRED_MANY:
-        features.append("MPOL_PREFERRED_MANY")
-    if flags & ModeFlag.MPOL_F_NUMA_BALANCING:
-        features.append("MPOL_F_NUMA_BALANCING")
-    for feature in features:
-        reason = profile.unsupported_reason(feature, release)
-        if reason:
-            unsupported(reason)
 
 
 def check_policy(
@@ -111,6 +99,30 @@ def _readback_problems(
     ]
 
 
+def _placement(
+    c: FlagCase | RebindCase,
+    topology: Topology,
+    state: PolicyState,
+    allowed: frozenset[int],
+    profile: Profile,
+    release: str,
+    vm_pgoff: int,
+) -> Expectation:
+    """Where DEFAULT_PAGES faulted under `state` (the policy as the kernel holds it, with
+    `allowed` the mems) land."""
+    return state_placement(
+        topology,
+        state,
+        allowed,
+        profile,
+        release,
+        api=c.api,
+        npages=DEFAULT_PAGES,
+        vm_pgoff=vm_pgoff,
+        cpu_node=c.cpu_node,
+    )
+
+
 def test_flag(
     flag_case: FlagCase,
     topology: Topology,
@@ -120,22 +132,11 @@ def test_flag(
 ) -> None:
     c = flag_case
     case.params = {**c.params(), "mapping": "anon_private", "pages": DEFAULT_PAGES}
-    require(profile, kernel_release, c.policy.mode, c.policy.flags)
+    require(profile, kernel_release, *policy_features(c.policy))
     allowed = mems_allowed() & topology.has_memory  # the forked child inherits these
-    workload = anon_under_vma_policy if c.api == "mbind" else anon_under_task_policy
-    run = observed_outcome(case, run_in_child(lambda: workload(c.policy, DEFAULT_PAGES, c.cpu)))
+    run = anon_run(case, c, DEFAULT_PAGES)
     state = create_state(c.policy, allowed)
-    expected = state_placement(
-        topology,
-        state,
-        allowed,
-        profile,
-        kernel_release,
-        api=c.api,
-        npages=DEFAULT_PAGES,
-        vm_pgoff=run.vm_pgoff,
-        cpu_node=c.cpu_node,
-    )
+    expected = _placement(c, topology, state, allowed, profile, kernel_release, run.vm_pgoff)
     observed = (run.readback_mode, run.readback_nodes)
     check_policy(case, state_readback(state), expected, observed, run.placement)
 
@@ -153,7 +154,7 @@ def test_remap_after_cpuset_change(
     if isinstance(c, TooFewNodes):
         pytest.skip(c.reason)
     case.params = {**c.params(), "mapping": "anon_private", "pages": DEFAULT_PAGES}
-    require(profile, kernel_release, c.policy.mode, c.policy.flags)
+    require(profile, kernel_release, *policy_features(c.policy))
     try:
         group = cpusets.create(c.old_mems)
     except KnobUnavailable as exc:
@@ -170,17 +171,7 @@ def test_remap_after_cpuset_change(
         )
     made = create_state(c.policy, c.old_mems)
     state = rebind_state(made, c.new_mems, profile, kernel_release)
-    expected = state_placement(
-        topology,
-        state,
-        c.new_mems,
-        profile,
-        kernel_release,
-        api=c.api,
-        npages=DEFAULT_PAGES,
-        vm_pgoff=run.vm_pgoff,
-        cpu_node=c.cpu_node,
-    )
+    expected = _placement(c, topology, state, c.new_mems, profile, kernel_release, run.vm_pgoff)
     check_policy(
         case,
         state_readback(state),

@@ -19,7 +19,7 @@ from __future__ import annotations
 import pytest
 
 from fixtures import oracle
-from fixtures.checks import observed_outcome
+from fixtures.checks import observed_outcome, policy_features, require
 from fixtures.child import run_in_child
 from fixtures.judging import Judgement, judge, placement_of, readback_of, value_of
 from fixtures.matrix import (
@@ -50,10 +50,10 @@ from fixtures.oracle.migration import (
     status_counts,
 )
 from fixtures.oracle.placement import ExactPages
-from fixtures.plugin import CaseRecord, unsupported
+from fixtures.plugin import CaseRecord
 from fixtures.profile import Profile
 from fixtures.topology import Topology
-from fixtures.uapi import MbindFlag, Mode, MoveFlag
+from fixtures.uapi import MbindFlag, MoveFlag
 
 NEEDS_TWO = "needs two memory nodes: there is nowhere to move pages to"
 
@@ -188,10 +188,7 @@ def test_mbind_move(
         pytest.skip(mbind_case.reason)
     c = mbind_case
     case.params = {**c.params(), "mapping": "anon_private", "pages": PAGES}
-    if c.policy.mode == Mode.MPOL_PREFERRED_MANY:
-        reason = profile.unsupported_reason("MPOL_PREFERRED_MANY", kernel_release)
-        if reason:
-            unsupported(reason)
+    require(profile, kernel_release, *policy_features(c.policy))
     flags = MBIND_FLAGS[c.flags]
     run = observed_outcome(
         case,

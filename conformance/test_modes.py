@@ -18,7 +18,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from fixtures.checks import check_placement, check_readback, observed_outcome
+from fixtures.checks import (
+    check_anon_placement,
+    check_anon_readback,
+    check_placement,
+    observed_outcome,
+    policy_features,
+    require,
+)
 from fixtures.child import run_in_child
 from fixtures.knobs import InterleaveWeights
 from fixtures.matrix import (
@@ -31,12 +38,10 @@ from fixtures.matrix import (
 )
 from fixtures.mode_workloads import home_node_run
 from fixtures.oracle.modes import home_node_placement
-from fixtures.oracle.placement import readback, task_placement, vma_placement
-from fixtures.plugin import CaseRecord, unsupported
+from fixtures.plugin import CaseRecord
 from fixtures.profile import Profile
 from fixtures.topology import Topology
-from fixtures.uapi import Mode
-from fixtures.workloads import DEFAULT_PAGES, anon_under_task_policy, anon_under_vma_policy
+from fixtures.workloads import DEFAULT_PAGES
 
 MATRIX = {
     "pm_case": preferred_many_cases,
@@ -56,13 +61,6 @@ def il_weights() -> Iterator[InterleaveWeights]:
         yield knob
 
 
-def require(profile: Profile, release: str, *features: str) -> None:
-    for feature in features:
-        reason = profile.unsupported_reason(feature, release)
-        if reason:
-            unsupported(reason)
-
-
 def test_preferred_many_placement(
     pm_case: ModeCase,
     topology: Topology,
@@ -72,25 +70,8 @@ def test_preferred_many_placement(
 ) -> None:
     c = pm_case
     case.params = {**c.params(), "mapping": "anon_private", "pages": DEFAULT_PAGES}
-    require(profile, kernel_release, "MPOL_PREFERRED_MANY")
-    if c.api == "mbind":
-        run = observed_outcome(
-            case, run_in_child(lambda: anon_under_vma_policy(c.policy, DEFAULT_PAGES, c.cpu))
-        )
-    else:
-        run = observed_outcome(
-            case, run_in_child(lambda: anon_under_task_policy(c.policy, DEFAULT_PAGES, c.cpu))
-        )
-    expected = vma_placement(
-        topology,
-        c.policy,
-        profile,
-        kernel_release,
-        npages=DEFAULT_PAGES,
-        vm_pgoff=run.vm_pgoff,
-        cpu_node=c.cpu_node,
-    )
-    check_placement(case, expected, run)
+    require(profile, kernel_release, *policy_features(c.policy))
+    check_anon_placement(case, c, topology, profile, kernel_release, npages=DEFAULT_PAGES)
 
 
 def test_preferred_many_readback(
@@ -98,10 +79,8 @@ def test_preferred_many_readback(
 ) -> None:
     c = pm_readback_case
     case.params = c.params()
-    require(profile, kernel_release, "MPOL_PREFERRED_MANY")
-    workload = anon_under_vma_policy if c.api == "mbind" else anon_under_task_policy
-    run = observed_outcome(case, run_in_child(lambda: workload(c.policy, READBACK_PAGES, c.cpu)))
-    check_readback(case, readback(c.policy, profile, kernel_release), run)
+    require(profile, kernel_release, *policy_features(c.policy))
+    check_anon_readback(case, c, profile, kernel_release, npages=READBACK_PAGES)
 
 
 def weighted_pages(c: ModeCase) -> int:
@@ -123,36 +102,11 @@ def test_weighted_interleave(
         pytest.skip(c.reason)
     npages = weighted_pages(c)
     case.params = {**c.params(), "mapping": "anon_private", "pages": npages}
-    require(profile, kernel_release, "MPOL_WEIGHTED_INTERLEAVE")
+    require(profile, kernel_release, *policy_features(c.policy))
     il_weights.set(dict(c.weights))
-    if c.api == "mbind":
-        run = observed_outcome(
-            case, run_in_child(lambda: anon_under_vma_policy(c.policy, npages, c.cpu))
-        )
-        expected = vma_placement(
-            topology,
-            c.policy,
-            profile,
-            kernel_release,
-            npages=npages,
-            vm_pgoff=run.vm_pgoff,
-            cpu_node=c.cpu_node,
-            weights=c.mask_weights,
-        )
-    else:
-        run = observed_outcome(
-            case, run_in_child(lambda: anon_under_task_policy(c.policy, npages, c.cpu))
-        )
-        expected = task_placement(
-            topology,
-            c.policy,
-            profile,
-            kernel_release,
-            npages=npages,
-            cpu_node=c.cpu_node,
-            weights=c.mask_weights,
-        )
-    check_placement(case, expected, run)
+    check_anon_placement(
+        case, c, topology, profile, kernel_release, npages=npages, weights=c.mask_weights
+    )
 
 
 def test_home_node(
@@ -168,9 +122,7 @@ def test_home_node(
     assert c.home_node is not None
     home = c.home_node
     case.params = {**c.params(), "mapping": "anon_private", "pages": DEFAULT_PAGES}
-    require(profile, kernel_release, "set_mempolicy_home_node")
-    if c.policy.mode == Mode.MPOL_PREFERRED_MANY:
-        require(profile, kernel_release, "MPOL_PREFERRED_MANY")
+    require(profile, kernel_release, "set_mempolicy_home_node", *policy_features(c.policy))
     run = observed_outcome(
         case, run_in_child(lambda: home_node_run(c.policy, home, DEFAULT_PAGES, c.cpu))
     )

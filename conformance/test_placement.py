@@ -4,14 +4,12 @@ Every case runs in a forked child pinned to one CPU: `mbind-*` cases give a priv
 anonymous VMA the policy, `set_mempolicy-*` cases give it to the task.
 """
 
-from fixtures import oracle
-from fixtures.checks import check_placement, observed_outcome
-from fixtures.child import run_in_child
+from fixtures.checks import check_anon_placement
 from fixtures.matrix import PlacementCase, placement_cases
 from fixtures.plugin import CaseRecord
 from fixtures.profile import Profile
 from fixtures.topology import Topology
-from fixtures.workloads import DEFAULT_PAGES, anon_under_task_policy, anon_under_vma_policy
+from fixtures.workloads import DEFAULT_PAGES
 
 MATRIX = {"placement_case": placement_cases}
 
@@ -25,24 +23,4 @@ def test_anon_placement(
 ) -> None:
     c = placement_case
     case.params = {**c.params(), "mapping": "anon_private", "pages": DEFAULT_PAGES}
-    if c.api == "mbind":
-        run = observed_outcome(
-            case, run_in_child(lambda: anon_under_vma_policy(c.policy, DEFAULT_PAGES, c.cpu))
-        )
-        expected = oracle.vma_placement(
-            topology,
-            c.policy,
-            profile,
-            kernel_release,
-            npages=DEFAULT_PAGES,
-            vm_pgoff=run.vm_pgoff,
-            cpu_node=c.cpu_node,
-        )
-    else:
-        run = observed_outcome(
-            case, run_in_child(lambda: anon_under_task_policy(c.policy, DEFAULT_PAGES, c.cpu))
-        )
-        expected = oracle.task_placement(
-            topology, c.policy, profile, kernel_release, npages=DEFAULT_PAGES, cpu_node=c.cpu_node
-        )
-    check_placement(case, expected, run)
+    check_anon_placement(case, c, topology, profile, kernel_release, npages=DEFAULT_PAGES)

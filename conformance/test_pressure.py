@@ -26,14 +26,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from fixtures.checks import HarnessError, observed_outcome
+from fixtures.checks import HarnessError, observed_outcome, policy_features, require
 from fixtures.child import ChildOutcome, run_in_child
 from fixtures.knobs import oom_score_adj
 from fixtures.matrix import PressureCase, TooFewNodes, pressure_cases
 from fixtures.memory import PAGE_SIZE
 from fixtures.mode_workloads import Fill, NodeHogs, PressureRun, Progress, pressure_run
 from fixtures.oracle.modes import bind_full, pressure_spill
-from fixtures.plugin import CaseRecord, unsupported
+from fixtures.plugin import CaseRecord
 from fixtures.probe import counts_of
 from fixtures.profile import Profile
 from fixtures.topology import Topology
@@ -98,10 +98,7 @@ def test_full_nodes(
     else:
         npages = SPILL_PAGES
     case.params = {**c.params(), "mapping": "anon_private", "pages": npages}
-    if c.policy.mode == Mode.MPOL_PREFERRED_MANY:
-        reason = profile.unsupported_reason("MPOL_PREFERRED_MANY", kernel_release)
-        if reason:
-            unsupported(reason)
+    require(profile, kernel_release, *policy_features(c.policy))
     guard_fill_size(topology, c)
     fills = hogs.hold(c.full, HEADROOM_PAGES)
     progress = Progress()
