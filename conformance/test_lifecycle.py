@@ -83,6 +83,51 @@ def _run_placement(
     }
 
 
+INHERITED = {
+    "fork-task": fork_task_policy,
+    "fork-vma": fork_vma_policy,
+    "execve": execve_with_task_policy,
+}
+
+
+def check_inherited(
+    c: LifecycleCase,
+    topology: Topology,
+    profile: Profile,
+    kernel_release: str,
+    case: CaseRecord,
+    *,
+    event: str,
+) -> None:
+    """The pages a child (or the program after execve) faults under the task or VMA policy
+    it inherited, and the policy it reads back."""
+    pages, workload = DEFAULT_PAGES, INHERITED[c.event]
+    run = observed_outcome(case, run_in_child(lambda: workload(c.policy, pages, c.cpu)))
+    if c.event == "fork-vma":
+        expected = inherited_vma_placement(
+            topology,
+            c.policy,
+            profile,
+            kernel_release,
+            npages=pages,
+            vm_pgoff=run.vm_pgoff,
+            cpu_node=c.cpu_node,
+            event=event,
+        )
+    else:
+        expected = inherited_task_placement(
+            topology,
+            c.policy,
+            profile,
+            kernel_release,
+            npages=pages,
+            cpu_node=c.cpu_node,
+            event=event,
+        )
+    readback = oracle.readback(c.policy, profile, kernel_release)
+    judge(case, "placement", **_run_placement(run, expected, readback))
+
+
 def test_fork(
     fork_case: LifecycleCase,
     topology: Topology,
@@ -92,33 +137,8 @@ def test_fork(
 ) -> None:
     c, pages = fork_case, DEFAULT_PAGES
     case.params = {**c.params(), "mapping": "anon_private", "pages": pages}
-    readback = oracle.readback(c.policy, profile, kernel_release)
-    if c.event == "fork-task":
-        run = observed_outcome(case, run_in_child(lambda: fork_task_policy(c.policy, pages, c.cpu)))
-        expected = inherited_task_placement(
-            topology,
-            c.policy,
-            profile,
-            kernel_release,
-            npages=pages,
-            cpu_node=c.cpu_node,
-            event="fork",
-        )
-        judge(case, "placement", **_run_placement(run, expected, readback))
-        return
-    if c.event == "fork-vma":
-        run = observed_outcome(case, run_in_child(lambda: fork_vma_policy(c.policy, pages, c.cpu)))
-        expected = inherited_vma_placement(
-            topology,
-            c.policy,
-            profile,
-            kernel_release,
-            npages=pages,
-            vm_pgoff=run.vm_pgoff,
-            cpu_node=c.cpu_node,
-            event="fork",
-        )
-        judge(case, "placement", **_run_placement(run, expected, readback))
+    if c.event != "fork-cow":
+        check_inherited(c, topology, profile, kernel_release, case, event="fork")
         return
     cow = observed_outcome(case, run_in_child(lambda: fork_cow_copies(c.policy, pages, c.cpu)))
     copies = inherited_vma_placement(
@@ -135,7 +155,7 @@ def test_fork(
     judge(
         case,
         "placement",
-        **_run_placement(cow.child, copies, readback),
+        **_run_placement(cow.child, copies, oracle.readback(c.policy, profile, kernel_release)),
         parent_before=placement_of(parent, cow.parent_before),
         parent_after=placement_of(parent, cow.parent_after),
     )
@@ -148,25 +168,9 @@ def test_execve(
     kernel_release: str,
     case: CaseRecord,
 ) -> None:
-    c, pages = execve_case, DEFAULT_PAGES
-    case.params = {**c.params(), "mapping": "anon_private", "pages": pages}
-    run = observed_outcome(
-        case, run_in_child(lambda: execve_with_task_policy(c.policy, pages, c.cpu))
-    )
-    expected = inherited_task_placement(
-        topology,
-        c.policy,
-        profile,
-        kernel_release,
-        npages=pages,
-        cpu_node=c.cpu_node,
-        event="execve",
-    )
-    judge(
-        case,
-        "placement",
-        **_run_placement(run, expected, oracle.readback(c.policy, profile, kernel_release)),
-    )
+    c = execve_case
+    case.params = {**c.params(), "mapping": "anon_private", "pages": DEFAULT_PAGES}
+    check_inherited(c, topology, profile, kernel_release, case, event="execve")
 
 
 def test_mremap(
