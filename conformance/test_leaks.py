@@ -18,20 +18,20 @@ from __future__ import annotations
 
 import contextlib
 import mmap as _mmap
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fixtures.checks import require_private_node
 from fixtures.held import Held
 from fixtures.leak_setup import (
     Knobs,
-    ScratchFs,
     drop_file_cache,
     ksm_running,
     numa_balancing_on,
+    scratch_fixture,
     sparse_file,
 )
 from fixtures.leak_workloads import (
@@ -177,28 +177,12 @@ MATRIX = {"leak_case": leak_cases}
 
 
 @pytest.fixture(scope="module")
-def rules(request: pytest.FixtureRequest) -> PrivateRules:
-    return private_oracle.load_rules(request.config.getoption("--profile"))
-
-
-@pytest.fixture(scope="module")
 def noise_floor(private_node: PrivateNode, topology: Topology) -> NoiseFloor:
     """Measured once, on the idle system, after the provider is in place."""
     return measure_noise_floor(topology.memory_nodes, interval_s=5.0, samples=10)
 
 
-@pytest.fixture(scope="module")
-def scratch(private_node: PrivateNode) -> Iterator[Path]:
-    try:
-        with ScratchFs(size_mib=4096) as mount:
-            yield mount
-    except OSError as exc:
-        pytest.skip(f"no scratch file system for page cache: {exc}")
-
-
-def _on(node: int, pn: PrivateNode) -> None:
-    if node != pn.node:
-        pytest.skip(f"the provider's private node is {pn.node}, not {node}")
+scratch = scratch_fixture(size_mib=4096)  # the page-cache file outgrows the normal nodes
 
 
 def _normal_pages(topology: Topology, pn: PrivateNode) -> int:
@@ -265,7 +249,7 @@ def test_leak(
     case: CaseRecord,
 ) -> None:
     """One case: the idle noise floor, the consumer's leak-out, or one workload's leak-in."""
-    _on(leak_case.node, private_node)
+    require_private_node(leak_case.node, private_node)
     if isinstance(leak_case, NodeCase):
         _node_case(leak_case, private_node, noise_floor, topology, case)
     else:

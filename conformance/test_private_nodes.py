@@ -12,21 +12,27 @@ case is `unsupported`; under `cpuset-fence` the cases run as the consumer; under
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from fixtures import oracle
-from fixtures.checks import observed_outcome
+from fixtures.checks import (
+    check_readback,
+    observed_outcome,
+    policy_features,
+    require,
+    require_private_node,
+)
 from fixtures.child import run_in_child
-from fixtures.leak_setup import ScratchFs
+from fixtures.leak_setup import scratch_fixture
 from fixtures.leaks import leak_out
+from fixtures.matrix.common import first_cpu, from_first_cpu
 from fixtures.memory import PAGE_SIZE
 from fixtures.oracle import private as private_oracle
 from fixtures.oracle.private import PrivateRules, Refused
-from fixtures.plugin import CaseRecord, unsupported
+from fixtures.plugin import CaseRecord
 from fixtures.private import candidate_nodes
 from fixtures.private_workloads import (
     ExplicitRun,
@@ -43,11 +49,6 @@ from fixtures.uapi import Mode
 
 PAGES = 255  # odd: an interleave that starts on the wrong node shows in the counts
 BEYOND_PAGES = 8192  # BIND to the node with this many pages more than it has (32 MiB)
-
-
-def _first_cpu(topology: Topology) -> tuple[int, int]:
-    node = topology.cpu_nodes[0]
-    return topology.nodes[node].cpus[0], node
 
 
 @dataclass(frozen=True)
@@ -68,10 +69,8 @@ class ExplicitCase:
         return {"api": self.api, **self.policy.to_json(), "private_node": self.node}
 
 
-def explicit_cases(topology: Topology) -> list[ExplicitCase]:
-    if not topology.cpu_nodes:
-        return []
-    cpu, cpu_node = _first_cpu(topology)
+@from_first_cpu
+def explicit_cases(topology: Topology, cpu: int, cpu_node: int) -> list[ExplicitCase]:
     cases = []
     for node in candidate_nodes(topology):
         normal = [n for n in topology.memory_nodes if n != node]
@@ -111,10 +110,8 @@ class MigrationCase:
         return {"api": self.how, "source": self.source, "private_node": self.node}
 
 
-def migration_cases(topology: Topology) -> list[MigrationCase]:
-    if not topology.cpu_nodes:
-        return []
-    cpu, cpu_node = _first_cpu(topology)
+@from_first_cpu
+def migration_cases(topology: Topology, cpu: int, cpu_node: int) -> list[MigrationCase]:
     return [
         MigrationCase(how, cpu_node, node, cpu)
         for node in candidate_nodes(topology)
@@ -154,24 +151,7 @@ def private_cases(topology: Topology) -> list[PrivateCase]:
 MATRIX = {"private_case": private_cases}
 
 
-@pytest.fixture(scope="module")
-def rules(request: pytest.FixtureRequest) -> PrivateRules:
-    return private_oracle.load_rules(request.config.getoption("--profile"))
-
-
-@pytest.fixture(scope="module")
-def scratch(private_node: PrivateNode) -> Iterator[Path]:
-    """A file system with a real page cache (ext4 on a loop device), for file pages."""
-    try:
-        with ScratchFs(size_mib=256) as mount:
-            yield mount
-    except OSError as exc:
-        pytest.skip(f"no scratch file system for page cache: {exc}")
-
-
-def _on(node: int, private_node: PrivateNode) -> None:
-    if node != private_node.node:
-        pytest.skip(f"the provider's private node is {private_node.node}, not {node}")
+scratch = scratch_fixture(size_mib=256)  # page cache for the page-cache-bind cases
 
 
 def _record(case: CaseRecord, c: PrivateCase, pn: PrivateNode, rules: PrivateRules) -> None:
@@ -216,7 +196,7 @@ def test_private(
     case: CaseRecord,
 ) -> None:
     """One case of the matrix: the explicit path, a migration, or a node-wide question."""
-    _on(private_case.node, private_node)
+    require_private_node(private_case.node, private_node)
     _record(case, private_case, private_node, rules)
     if isinstance(private_case, ExplicitCase):
         _explicit(private_case, private_node, rules, topology, profile, kernel_release, case)
@@ -242,24 +222,14 @@ def _explicit(
 ) -> None:
     c, pn = explicit_case, private_node
     case.params["pages"] = PAGES
-    if c.policy.mode == Mode.MPOL_PREFERRED_MANY:
-        reason = profile.unsupported_reason("MPOL_PREFERRED_MANY", kernel_release)
-        if reason:
-            unsupported(reason)
+    require(profile, kernel_release, *policy_features(c.policy))
     effective = private_oracle.effective_policy(c.policy, c.node, rules, pn.discovery)
     if c.api == "set_mempolicy" and rules.set_mempolicy_bind != "allowed":
         effective = Refused(rules.set_mempolicy_bind, "profile: set_mempolicy naming the node")
     fault = task_policy_then_fault if c.api == "set_mempolicy" else mbind_then_fault
     run = observed_outcome(case, run_in_child(lambda: fault(pn, c.policy, PAGES, c.cpu)))
     if c.api == "readback" and not isinstance(effective, Refused):
-        expected_readback = oracle.readback(effective, profile, kernel_release)
-        case.expected = expected_readback.to_json()
-        case.observed = {"mode": run.readback_mode, "nodes": sorted(run.readback_nodes)}
-        got = (run.readback_mode, run.readback_nodes)
-        assert got == (expected_readback.mode, expected_readback.nodes), (
-            f"get_mempolicy read back mode {got[0]} nodes {sorted(got[1])}, expected "
-            f"mode {expected_readback.mode} nodes {sorted(expected_readback.nodes)}"
-        )
+        check_readback(case, oracle.readback(effective, profile, kernel_release), run)
         return
     if isinstance(effective, Refused):
         _check_run(case, effective, run, c.node)
@@ -352,7 +322,7 @@ def _check_page_cache(
     case.params["mapping"] = "page_cache"
     run = observed_outcome(
         case,
-        run_in_child(lambda: page_cache_under_bind(pn, scratch, npages, _first_cpu(topology)[0])),
+        run_in_child(lambda: page_cache_under_bind(pn, scratch, npages, first_cpu(topology)[0])),
     )
     expected = private_oracle.page_cache_placement(topology, rules, pn.node, npages)
     _check_run(case, expected, run, pn.node)
