@@ -189,6 +189,31 @@ def scenario(policy: Policy, old: set[int], new: set[int], release: str = NEW) -
     return rebind_state(create_state(policy, frozenset(old)), frozenset(new), MAINLINE, release)
 
 
+def exact_placement(
+    state: PolicyState,
+    mems: set[int],
+    *,
+    api: str = "mbind",
+    npages: int = 2,
+    vm_pgoff: int = 0,
+    cpu_node: int = 0,
+) -> ExactPages:
+    """Where `npages` faulted under `state`, with `mems` allowed, land: page by page."""
+    expected = state_placement(
+        TOPOLOGY,
+        state,
+        frozenset(mems),
+        MAINLINE,
+        NEW,
+        api=api,
+        npages=npages,
+        vm_pgoff=vm_pgoff,
+        cpu_node=cpu_node,
+    )
+    assert isinstance(expected, ExactPages)
+    return expected
+
+
 @pytest.mark.parametrize(
     ("flags", "nodes", "readback_nodes"),
     [
@@ -209,18 +234,7 @@ def test_bind_after_the_mems_lose_node0(
 def test_static_nodes_with_nothing_left_use_every_allowed_node() -> None:
     state = scenario(Policy(Mode.MPOL_INTERLEAVE, frozenset({0}), STATIC), {0, 1, 3}, {1, 3})
     assert state.nodes == {1, 3}
-    expected = state_placement(
-        TOPOLOGY,
-        state,
-        frozenset({1, 3}),
-        MAINLINE,
-        NEW,
-        api="mbind",
-        npages=4,
-        vm_pgoff=1,
-        cpu_node=0,
-    )
-    assert isinstance(expected, ExactPages) and expected.per_page == (3, 1, 3, 1)
+    assert exact_placement(state, {1, 3}, npages=4, vm_pgoff=1).per_page == (3, 1, 3, 1)
 
 
 @pytest.mark.parametrize(
@@ -246,18 +260,7 @@ def test_preferred_is_not_remapped_since_5_14_and_loses_the_users_mask() -> None
     many = scenario(Policy(Mode.MPOL_PREFERRED_MANY, user, RELATIVE), {0, 1, 3}, {1, 3})
     assert many.nodes == {0, 1} and state_readback(many).nodes == {1, 3}
     # Node 0 is outside the mems: the allocation walks node 0's zonelist to node 1.
-    expected = state_placement(
-        TOPOLOGY,
-        plain,
-        frozenset({1, 3}),
-        MAINLINE,
-        NEW,
-        api="mbind",
-        npages=2,
-        vm_pgoff=0,
-        cpu_node=0,
-    )
-    assert isinstance(expected, ExactPages) and expected.counts == {1: 2}
+    assert exact_placement(plain, {1, 3}).counts == {1: 2}
 
 
 def test_preferred_was_remapped_as_documented_before_5_14() -> None:
@@ -273,18 +276,7 @@ def test_preferred_was_remapped_as_documented_before_5_14() -> None:
 def test_preferred_many_without_an_allowed_mask_node_goes_near_the_cpu() -> None:
     state = scenario(Policy(Mode.MPOL_PREFERRED_MANY, frozenset({1}), RELATIVE), {1, 3}, {0, 1})
     assert state.nodes == {3}  # relative position 1 of mems 1,3, never remapped
-    expected = state_placement(
-        TOPOLOGY,
-        state,
-        frozenset({0, 1}),
-        MAINLINE,
-        NEW,
-        api="set_mempolicy",
-        npages=2,
-        vm_pgoff=0,
-        cpu_node=1,
-    )
-    assert isinstance(expected, ExactPages) and expected.counts == {1: 2}
+    assert exact_placement(state, {0, 1}, api="set_mempolicy", cpu_node=1).counts == {1: 2}
 
 
 def test_flags_at_creation() -> None:
