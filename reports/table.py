@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 
 from tabulate import tabulate
 
+from reports.differences import differences_section
 from reports.labels import ABSENT_CELL as ABSENT_CELL
 from reports.labels import NEEDS_EXPLAINING, cases_by_id
 from reports.labels import VERDICT_CELLS as VERDICT_CELLS
@@ -142,6 +143,8 @@ def markdown_report(docs: Sequence[RunDocument]) -> str:
             "### By case",
             "",
             markdown_table(docs),
+            "",
+            differences_section(docs),
             "",
             failures_section(docs),
             "",
