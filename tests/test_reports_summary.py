@@ -175,6 +175,7 @@ def test_summary_comes_before_the_case_table(runs: list[RunDocument]) -> None:
         "## Compatibility",
         "### By feature",
         "### By case",
+        "## Where the kernels differ",
         "## Failures and errors",
     ]
     by_feature, by_case = report.split("### By case")
