@@ -8,11 +8,13 @@ a result document is HTML-escaped: case ids, messages and console lines are data
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
+from reports.differences import differences
 from reports.labels import (
     ABSENT_CELL,
     NEEDS_EXPLAINING,
@@ -49,6 +51,7 @@ def html_report(docs: Sequence[RunDocument]) -> str:
         _section("runs", "Runs", _runs(docs, labels)),
         _section("features", "By feature", _summary_table(docs, labels)),
         _section("cases", "By case", _case_table(docs, labels, explained)),
+        _section("differences", "Where the kernels differ", _differences(docs)),
         _section("failures", "Failures and differences", _failures(explained)),
         _footer(docs),
     ]
@@ -69,6 +72,17 @@ def html_report(docs: Sequence[RunDocument]) -> str:
             "",
         ]
     )
+
+
+def _differences(docs: Sequence[RunDocument]) -> str:
+    lines = differences(docs)
+    if not lines:
+        return "<p>Every case that ran on several kernels behaved alike.</p>"
+    # The Markdown lines, with `ids` as code: one source for both reports.
+    items = [
+        re.sub(r"`([^`]*)`", r"<code>\1</code>", escape(line.removeprefix("- "))) for line in lines
+    ]
+    return '<ul class="differences">' + "".join(f"<li>{item}</li>" for item in items) + "</ul>"
 
 
 def _section(anchor: str, title: str, content: str) -> str:

@@ -75,7 +75,7 @@ def article(page: str, anchor_text: str) -> str:
 def test_page_has_runs_summary_cases_and_failures(page: str) -> None:
     assert page.startswith('<!DOCTYPE html>\n<html lang="en">')
     sections = [attrs.get("id") for tag, attrs in parse(page).tags if tag == "section"]
-    assert sections == ["runs", "features", "cases", "failures"]
+    assert sections == ["runs", "features", "cases", "differences", "failures"]
     assert page.index('<table class="matrix summary">') < page.index('<table class="matrix cases">')
 
 
