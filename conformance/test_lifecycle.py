@@ -123,6 +123,7 @@ def check_inherited(
             npages=pages,
             cpu_node=c.cpu_node,
             event=event,
+            vm_pgoff=run.vm_pgoff,
         )
     readback = oracle.readback(c.policy, profile, kernel_release)
     judge(case, "placement", **_run_placement(run, expected, readback))

@@ -78,7 +78,23 @@ def test_local_allocation_from_a_memoryless_node_may_use_either_nearest_node() -
     assert expected.violations((3,) * 8) != []
 
 
-def test_task_interleave_is_a_balance_constraint() -> None:
+def test_task_interleave_of_a_known_vma_is_exact() -> None:
+    # A fault interleaves by the VMA's offset under a task policy too (get_vma_policy()).
+    policy = Policy(Mode.MPOL_INTERLEAVE, frozenset({0, 3}))
+    pgoff = 0x7F0000001  # odd: the first page goes to the second node of the mask
+    expected = oracle.task_placement(
+        TOPOLOGY, policy, MAINLINE, RELEASE, npages=6, cpu_node=0, vm_pgoff=pgoff
+    )
+    assert isinstance(expected, oracle.ExactPages)
+    assert expected.per_page == (3, 0, 3, 0, 3, 0)
+    assert expected.rule.startswith("the task policy, by the VMA's offset: interleave")
+    vma = oracle.vma_placement(
+        TOPOLOGY, policy, MAINLINE, RELEASE, npages=6, vm_pgoff=pgoff, cpu_node=0
+    )
+    assert isinstance(vma, oracle.ExactPages) and vma.per_page == expected.per_page
+
+
+def test_task_interleave_without_the_vma_is_a_balance_constraint() -> None:
     policy = Policy(Mode.MPOL_INTERLEAVE, frozenset({0, 3}))
     expected = oracle.task_placement(TOPOLOGY, policy, MAINLINE, RELEASE, npages=100, cpu_node=0)
     assert isinstance(expected, Within)
