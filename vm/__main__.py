@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -254,15 +255,28 @@ def command_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a cancelled CI job): unwound like Ctrl-C, so the guest goes down with us.
+    QEMU runs in a session of its own; Python's default SIGTERM death would leave it on."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         return command_bench(args) if args.command == "bench" else command_run(args)
     except SuiteError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_status
+    except Terminated:
+        print("error: terminated (SIGTERM); the guest was stopped", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+        print("error: interrupted; the guest was stopped", file=sys.stderr)
         return 130
 
 
