@@ -95,11 +95,11 @@ def _gate(arguments: argparse.Namespace) -> int:
 
 
 def expand(paths: Sequence[Path]) -> list[Path]:
-    """Files as given; a folder stands for the *.json documents in it, sorted."""
+    """Files as given; a folder stands for the *.json (or *.json.gz) documents in it, sorted."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found = sorted(path.glob("*.json"))
+            found = sorted([*path.glob("*.json"), *path.glob("*.json.gz")])
             if not found:
                 raise UserError(f"{path}: no result documents (*.json) in this folder")
             files += found

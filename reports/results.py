@@ -6,6 +6,7 @@ offending key: a broken run must be noticed, not shown as a column of blanks.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from collections.abc import Mapping
@@ -104,13 +105,23 @@ class RunDocument:
     cases: tuple[Case, ...]
 
 
+def _read_text(file: Path) -> str:
+    """A document as text; `.json.gz` ones (a whole matrix is ~1 MB of JSON) are gunzipped."""
+    if file.name.endswith(".gz"):
+        with gzip.open(file, "rb") as compressed:
+            return compressed.read().decode("utf-8")
+    return file.read_text(encoding="utf-8")
+
+
 def load(path: str | os.PathLike[str]) -> RunDocument:
     """Read and check one result document; UserError with one line if it is not one."""
     file = Path(path)
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
+        data = json.loads(_read_text(file))
     except FileNotFoundError:
         raise UserError(f"{file}: no such result file") from None
+    except gzip.BadGzipFile:  # an OSError: before the catch-all below
+        raise UserError(f"{file}: named .gz but not gzip data") from None
     except OSError as error:
         raise UserError(f"{file}: cannot read: {error.strerror}") from None
     except UnicodeDecodeError:

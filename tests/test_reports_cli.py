@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 from reports.__main__ import main
 from reports.results import load
 from reports.table import markdown_report
+from vm.errors import UserError
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "data" / "results"
@@ -87,3 +89,15 @@ def test_table_needs_at_least_one_file(capsys: pytest.CaptureFixture[str]) -> No
     assert "reports table: error: the following arguments are required: FILE" in (
         capsys.readouterr().err
     )
+
+
+def test_gzipped_documents_are_read_like_plain_ones(tmp_path: Path) -> None:
+    plain = RUN_FILES[0]
+    packed = tmp_path / (plain.name + ".gz")
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    assert load(packed).cases == load(plain).cases
+    assert main(["table", str(tmp_path)]) == 0  # a folder holding only .json.gz documents
+    broken = tmp_path / "broken.json.gz"
+    broken.write_bytes(b"not gzip")
+    with pytest.raises(UserError, match="named .gz but not gzip data"):
+        load(broken)
