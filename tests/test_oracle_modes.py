@@ -14,7 +14,7 @@ from fixtures.matrix import (
     rebind_cases,
     weighted_interleave_cases,
 )
-from fixtures.mode_workloads import parse_zoneinfo, pcp_by_cpu
+from fixtures.mode_workloads import parse_zoneinfo
 from fixtures.oracle.modes import (
     NodeRoom,
     PolicyState,
@@ -395,35 +395,3 @@ def test_a_watermark_boost_is_room_that_comes_back() -> None:
     assert boosted.above_min == 2000 - 200 * 3 // 4 + 300  # a quarter below min, no reclaim
     rooms = parse_zoneinfo((DATA / "zoneinfo" / "host-6.18-1node.txt").read_text())
     assert all(z.boost == 0 for z in rooms[0].zones)
-
-
-ZONEINFO_TWO_NODES = """Node 0, zone    DMA32
-  pages free     1000
-  pagesets
-    cpu: 0
-              count:    12
-    cpu: 1
-              count:    14104
-Node 0, zone   Normal
-  pages free     50
-  pagesets
-    cpu: 0
-              count:    3
-    cpu: 1
-              count:    7
-Node 3, zone    DMA32
-  pages free     900
-  pagesets
-    cpu: 0
-              count:    400
-    cpu: 1
-              count:    0
-"""
-
-
-def test_per_cpu_lists_are_counted_per_cpu_and_node() -> None:
-    # The filler drains each CPU's lists of the node it fills from that CPU.
-    assert pcp_by_cpu(ZONEINFO_TWO_NODES, 0) == {0: 15, 1: 14111}
-    assert pcp_by_cpu(ZONEINFO_TWO_NODES, 3) == {0: 400, 1: 0}
-    assert pcp_by_cpu(ZONEINFO_TWO_NODES, 1) == {}
-    assert set(pcp_by_cpu((DATA / "zoneinfo" / "host-6.18-1node.txt").read_text(), 0)) == {0, 1}
