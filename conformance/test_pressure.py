@@ -31,7 +31,14 @@ from fixtures.child import ChildOutcome, run_in_child
 from fixtures.knobs import oom_score_adj
 from fixtures.matrix import PressureCase, TooFewNodes, pressure_cases
 from fixtures.memory import PAGE_SIZE
-from fixtures.mode_workloads import Fill, NodeHogs, PressureRun, Progress, pressure_run
+from fixtures.mode_workloads import (
+    Fill,
+    NodeHogs,
+    PressureRun,
+    Progress,
+    node_room,
+    pressure_run,
+)
 from fixtures.oracle.modes import bind_full, pressure_spill
 from fixtures.plugin import CaseRecord
 from fixtures.probe import counts_of
@@ -41,8 +48,8 @@ from fixtures.uapi import Mode
 
 MATRIX = {"pressure_case": pressure_cases}
 
-SPILL_PAGES = 16384  # 64 MiB against a room of a few MiB (boost, page cache)
-WHOLE_MASK_PAGES = 24576  # 96 MiB: a full mask's room includes what kswapd reclaims there
+SPILL_PAGES = 16384  # 64 MiB beyond the full nodes' room (boost, per-CPU lists, page cache)
+WHOLE_MASK_PAGES = 24576  # 96 MiB beyond it: a full mask's room includes what kswapd reclaims
 HEADROOM_PAGES = 256
 CHILD_TIMEOUT_S = 300.0
 MAX_FILL_MIB = int(os.environ.get("MEMPOLICY_PRESSURE_MAX_MIB", "2048"))
@@ -90,17 +97,21 @@ def test_full_nodes(
     c = pressure_case
     if isinstance(c, TooFewNodes):
         pytest.skip(c.reason)
-    if c.policy.mode == Mode.MPOL_BIND:
-        (node,) = c.full
-        npages = topology.nodes[node].memory_kib * 1024 // PAGE_SIZE  # more than is left
-    elif c.policy.mode == Mode.MPOL_PREFERRED_MANY and c.full >= c.policy.nodes:
-        npages = WHOLE_MASK_PAGES
-    else:
-        npages = SPILL_PAGES
-    case.params = {**c.params(), "mapping": "anon_private", "pages": npages}
+    case.params = {**c.params(), "mapping": "anon_private"}
     require(profile, kernel_release, *policy_features(c.policy))
     guard_fill_size(topology, c)
     fills = hogs.hold(c.full, HEADROOM_PAGES)
+    if c.policy.mode == Mode.MPOL_BIND:
+        (node,) = c.full
+        npages = topology.nodes[node].memory_kib * 1024 // PAGE_SIZE  # more than is left
+    else:
+        # Beyond what the full nodes can still take: their room counts the per-CPU lists,
+        # which since 6.7 may hold about a zone's low watermark (14,000 pages on a 1 GiB
+        # node), so a fixed size could leave the case unable to tell a spill from room.
+        whole_mask = c.policy.mode == Mode.MPOL_PREFERRED_MANY and c.full >= c.policy.nodes
+        room = sum(node_room(node).above_low for node in c.full)
+        npages = (WHOLE_MASK_PAGES if whole_mask else SPILL_PAGES) + room
+    case.params["pages"] = npages
     progress = Progress()
     outcome = run_in_child(
         lambda: pressure_run(c.api, c.policy, c.full, npages, c.cpu, progress=progress),
