@@ -1,6 +1,7 @@
 """The CI gate against real result documents (reports/example/results), one of them
 edited in the test to hold a regression."""
 
+import gzip
 import json
 import subprocess
 import sys
@@ -15,13 +16,13 @@ from reports.results import load
 from vm.errors import UserError
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "reports" / "example" / "results"
-BASELINE = EXAMPLE / "6.1.0-56-amd64--default--mainline.json"
-OTHER_TOPOLOGY = EXAMPLE / "6.1.0-56-amd64--four-nodes--mainline.json"
+BASELINE = EXAMPLE / "6.1.0-56-amd64--default--mainline.json.gz"
+OTHER_TOPOLOGY = EXAMPLE / "6.1.0-56-amd64--four-nodes--mainline.json.gz"
 REGRESSED = "placement-mbind-interleave-nodes0,1,2"
 
 
 def edited(tmp_path: Path, edit: Any) -> Path:
-    document = json.loads(BASELINE.read_text())
+    document = json.loads(gzip.decompress(BASELINE.read_bytes()))
     edit(document)
     path = tmp_path / "current.json"
     path.write_text(json.dumps(document))
