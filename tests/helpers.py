@@ -1,5 +1,7 @@
-"""What several harness tests share: stub executables and the recorded result documents."""
+"""What several harness tests share: stub executables, the recorded result documents, and
+signals as a terminal gives them."""
 
+import signal
 from pathlib import Path
 
 DATA = Path(__file__).parent / "data"
@@ -20,3 +22,12 @@ def write_stub(directory: Path, name: str, body: str) -> Path:
     stub.write_text("#!/bin/sh\n" + body + "\n")
     stub.chmod(0o755)
     return stub
+
+
+def default_signals() -> None:
+    """preexec_fn for a process a test will interrupt: SIGINT and SIGTERM as a terminal
+    gives them. A shell running a job in the background without job control (nohup,
+    `cmd &` in a script: how CI may start the suite) ignores SIGINT, the ignoring is
+    inherited across exec, and Python then never turns Ctrl-C into KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -28,6 +28,7 @@ import pytest
 from fixtures.knobs import WEIGHTS_DIR, InterleaveWeights, _cgroup2_mounts
 from fixtures.knobs_hugetlb import hugetlb_unavailable_reason, pool_dir
 from fixtures.knobs_sysctl import PROC_SYS
+from tests.helpers import default_signals
 from vm.runner import REPO_ROOT
 
 MODULE = Path(__file__).parent / "data" / "interrupt" / "hold_knobs.py"
@@ -200,6 +201,7 @@ def interrupt(tmp_path: Path, signame: str, moment: str, hold: list[str]) -> Run
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=default_signals,
             )
         pids.append(process.pid)
         held = wait_for(ready, process, log)

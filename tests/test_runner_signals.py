@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import default_signals
 from vm.runner import REPO_ROOT
 
 FAKE_VNG = """#!/bin/sh
@@ -56,7 +57,9 @@ def test_a_signal_stops_the_guest(tmp_path: Path, signum: int, status: int) -> N
     vng.write_text(FAKE_VNG.format(pidfile=pidfile))
     vng.chmod(0o755)
     driver = DRIVER.format(vng=str(vng), kernel="/boot/none", run_dir=str(tmp_path / "run"))
-    process = subprocess.Popen([sys.executable, "-c", driver], cwd=REPO_ROOT)
+    process = subprocess.Popen(
+        [sys.executable, "-c", driver], cwd=REPO_ROOT, preexec_fn=default_signals
+    )
     deadline = time.monotonic() + 30
     while not pidfile.exists() or not pidfile.read_text().strip():
         assert process.poll() is None, "the driver ended before the fake guest started"
