@@ -1,7 +1,7 @@
 """Command line: `python -m reports table [--format markdown|csv|html] FILE... [-o OUT]`
 and `python -m reports gate BASELINE CURRENT [--summary OUT.md] [--junit OUT.xml]`.
 
-Errors the suite knows (vm.errors.SuiteError) come out as one line on stderr and the error's
+Errors the suite knows (reports.errors.SuiteError) come out as one line on stderr and the error's
 exit status, never as a traceback.
 """
 
@@ -13,13 +13,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from reports.csv_export import csv_report
+from reports.errors import SuiteError, UserError
 from reports.gate import compare, regression_line
 from reports.gate import junit as gate_junit
 from reports.gate import markdown as gate_markdown
 from reports.html import html_report
 from reports.results import RunDocument, load
 from reports.table import markdown_report
-from vm.errors import SuiteError, UserError
 
 PROG = "reports"
 
