@@ -1,8 +1,10 @@
 """Command line: `python -m reports table [--format markdown|csv|html] FILE... [-o OUT]`
 and `python -m reports gate BASELINE CURRENT [--summary OUT.md] [--junit OUT.xml]`.
 
-Errors the suite knows (vm.errors.SuiteError) come out as one line on stderr and the error's
-exit status, never as a traceback.
+Errors the suite knows (reports.errors.SuiteError) come out as one line on stderr and the error's
+exit status, never as a traceback; so does a missing third-party module (exit status 2): the
+report modules are imported only once the arguments are read, so that --help and the error
+work in a bare Python.
 """
 
 from __future__ import annotations
@@ -12,23 +14,24 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from reports.csv_export import csv_report
-from reports.gate import compare, regression_line
-from reports.gate import junit as gate_junit
-from reports.gate import markdown as gate_markdown
-from reports.html import html_report
+from reports.errors import SuiteError, UserError
 from reports.results import RunDocument, load
-from reports.table import markdown_report
-from vm.errors import SuiteError, UserError
 
 PROG = "reports"
 
-# --format name -> the function that turns the runs into that text.
-FORMATS: dict[str, Callable[[Sequence[RunDocument]], str]] = {
-    "markdown": markdown_report,
-    "csv": csv_report,
-    "html": html_report,
-}
+# The third-party modules the reports import, and what installs each one.
+REQUIREMENTS = {"tabulate": "pip install tabulate"}
+
+FORMAT_NAMES = ("markdown", "csv", "html")
+
+
+def _formats() -> dict[str, Callable[[Sequence[RunDocument]], str]]:
+    """--format name -> the function that turns the runs into that text."""
+    from reports.csv_export import csv_report
+    from reports.html import html_report
+    from reports.table import markdown_report
+
+    return {"markdown": markdown_report, "csv": csv_report, "html": html_report}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     table.add_argument(
         "-f",
         "--format",
-        choices=list(FORMATS),
+        choices=FORMAT_NAMES,
         default="markdown",
         help="what to write (default: markdown)",
     )
@@ -82,6 +85,10 @@ def _write(output: Path, text: str) -> None:
 
 
 def _gate(arguments: argparse.Namespace) -> int:
+    from reports.gate import compare, regression_line
+    from reports.gate import junit as gate_junit
+    from reports.gate import markdown as gate_markdown
+
     result = compare(load(arguments.baseline), load(arguments.current))
     summary = gate_markdown(result)
     sys.stdout.write(summary)
@@ -109,7 +116,7 @@ def expand(paths: Sequence[Path]) -> list[Path]:
 
 
 def _table(files: Sequence[Path], report_format: str, output: Path | None) -> None:
-    report = FORMATS[report_format]([load(file) for file in expand(files)])
+    report = _formats()[report_format]([load(file) for file in expand(files)])
     if output is None:
         sys.stdout.write(report)
         return
@@ -125,6 +132,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SuiteError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return error.exit_status
+    except ModuleNotFoundError as error:
+        if error.name not in REQUIREMENTS:
+            raise  # a module of the suite itself: a bug, not the environment
+        print(
+            f"{PROG}: error: {error.name} is not installed: {REQUIREMENTS[error.name]}"
+            " (or `pip install .` in the checkout, for everything the suite needs)",
+            file=sys.stderr,
+        )
+        return 2
     return 0
 
 

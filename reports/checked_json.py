@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TypeGuard
 
-from vm.errors import UserError
+from reports.errors import UserError
 
 
 def is_int(value: object) -> TypeGuard[int]:

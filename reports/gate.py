@@ -10,9 +10,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
+from reports.errors import UserError
 from reports.results import Case, RunDocument, Verdict, column_label
 from reports.table import describe_outcome
-from vm.errors import UserError
 
 BROKEN = (Verdict.FAIL, Verdict.ERROR)
 

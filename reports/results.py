@@ -1,32 +1,21 @@
-"""Read result documents (reports/SCHEMA.md) into typed, frozen records.
+"""Read result documents (reports/SCHEMA.md) into typed, frozen records for the reports.
 
 A document that does not follow the schema is refused with one line naming the file and the
-offending key: a broken run must be noticed, not shown as a column of blanks.
+offending key: a broken run must be noticed, not shown as a column of blanks. Reading the
+file, the schema version and the verdicts are the contract's (reports/document.py).
 """
 
 from __future__ import annotations
 
-import gzip
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
-from reports.checked_json import CheckedObject, is_int
-from vm.errors import UserError
-
-SCHEMA_VERSION = 1
-"""The one result schema version this reader understands."""
-
-
-class Verdict(StrEnum):
-    PASS = "pass"
-    FAIL = "fail"
-    SKIP = "skip"
-    ERROR = "error"  # the case could not run to a verdict (harness or child died)
-    UNSUPPORTED = "unsupported"  # the kernel lacks the feature: not a failure
+from reports.checked_json import CheckedObject
+from reports.document import DocumentError, read_json
+from reports.document import Verdict as Verdict  # the reports take it from here
+from reports.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -105,40 +94,17 @@ class RunDocument:
     cases: tuple[Case, ...]
 
 
-def _read_text(file: Path) -> str:
-    """A document as text; `.json.gz` ones (a whole matrix is ~1 MB of JSON) are gunzipped."""
-    if file.name.endswith(".gz"):
-        with gzip.open(file, "rb") as compressed:
-            return compressed.read().decode("utf-8")
-    return file.read_text(encoding="utf-8")
-
-
 def load(path: str | os.PathLike[str]) -> RunDocument:
-    """Read and check one result document; UserError with one line if it is not one."""
+    """Read and check one result document; UserError with one line if it is not one.
+
+    The contract (reports/document.py) reads the file and checks the schema version; this
+    view checks every key the reports rely on and names the one that is wrong.
+    """
     file = Path(path)
     try:
-        data = json.loads(_read_text(file))
-    except FileNotFoundError:
-        raise UserError(f"{file}: no such result file") from None
-    except gzip.BadGzipFile:  # an OSError: before the catch-all below
-        raise UserError(f"{file}: named .gz but not gzip data") from None
-    except OSError as error:
-        raise UserError(f"{file}: cannot read: {error.strerror}") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{file}: not a result document (not UTF-8 text)") from None
-    except json.JSONDecodeError as error:
-        raise UserError(
-            f"{file}: not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
-        ) from None
-    if not isinstance(data, dict):
-        raise UserError(f"{file}: not a result document (top level is not a JSON object)")
-    version = data.get("schema")
-    if not is_int(version) or version != SCHEMA_VERSION:
-        found = "none" if version is None else json.dumps(version)
-        raise UserError(
-            f"{file}: result schema version {found} is not supported"
-            f" (this reader supports version {SCHEMA_VERSION})"
-        )
+        data = read_json(file)
+    except DocumentError as error:
+        raise UserError(str(error)) from None
     return _document(CheckedObject(data, file), file)
 
 

@@ -1,10 +1,9 @@
-"""KTAP from the matrix: the format, and a stream recorded from a real guest run read by
-the kernel's own parser (tools/testing/kunit/kunit.py parse), whose counts must equal the
+"""KTAP from the matrix: a stream recorded from a real guest run, read by the kernel's own
+parser (tools/testing/kunit/kunit.py parse), whose counts must equal the
 cases of the run's result document."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -13,38 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.ktap import KtapStream, result_lines
 from tests.kunit_tool import kunit_tool_dir
 
 RECORDED = Path(__file__).parent / "data" / "ktap"
-
-
-def test_result_lines() -> None:
-    assert result_lines(1, "placement-mbind-bind-node0", "pass", "") == [
-        "ok 1 placement-mbind-bind-node0"
-    ]
-    assert result_lines(2, "x", "unsupported", "MPOL_WEIGHTED_INTERLEAVE needs Linux 6.9") == [
-        "ok 2 x # SKIP unsupported: MPOL_WEIGHTED_INTERLEAVE needs Linux 6.9"
-    ]
-    assert result_lines(3, "x", "skip", "needs 4 memory nodes\n") == [
-        "ok 3 x # SKIP needs 4 memory nodes"
-    ]
-    failed = result_lines(4, "a#b", "fail", "AssertionError: pages per node {0: 3}\nmore")
-    assert failed == [
-        "# AssertionError: pages per node {0: 3}",
-        "# more",
-        "# fail: a_b",
-        "not ok 4 a_b",
-    ]
-
-
-def test_stream_writes_plan_then_cases() -> None:
-    out = io.StringIO()
-    stream = KtapStream(out)
-    stream.plan(2)
-    stream.case("a", "pass", "")
-    stream.case("b", "error", "boom")
-    assert out.getvalue() == "KTAP version 1\n1..2\nok 1 a\n# boom\n# error: b\nnot ok 2 b\n"
 
 
 def recorded_runs() -> list[Path]:

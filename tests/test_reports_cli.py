@@ -101,3 +101,39 @@ def test_gzipped_documents_are_read_like_plain_ones(tmp_path: Path) -> None:
     broken.write_bytes(b"not gzip")
     with pytest.raises(UserError, match="named .gz but not gzip data"):
         load(broken)
+
+
+# `python -m reports` in a Python without tabulate: sys.modules["tabulate"] = None makes
+# its import fail exactly as an uninstalled module does.
+WITHOUT_TABULATE = (
+    "import runpy, sys; sys.modules['tabulate'] = None; "
+    "runpy.run_module('reports', run_name='__main__', alter_sys=True)"
+)
+
+
+@pytest.mark.parametrize("command", [["table", str(RUN_FILES[0])], ["gate", *map(str, RUN_FILES)]])
+def test_without_tabulate_one_line_says_what_to_install(command: list[str]) -> None:
+    finished = subprocess.run(
+        [sys.executable, "-c", WITHOUT_TABULATE, *command],
+        cwd=CHECKOUT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert finished.returncode == 2
+    assert finished.stdout == ""
+    assert finished.stderr.splitlines() == [
+        "reports: error: tabulate is not installed: pip install tabulate"
+        " (or `pip install .` in the checkout, for everything the suite needs)"
+    ]
+
+
+def test_help_needs_no_tabulate() -> None:
+    finished = subprocess.run(
+        [sys.executable, "-c", WITHOUT_TABULATE, "--help"],
+        cwd=CHECKOUT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert finished.returncode == 0 and "gate" in finished.stdout, finished.stderr

@@ -3,8 +3,9 @@
 import json
 from pathlib import Path
 
+from reports.document import parse_ktap
 from vm.console import crashes
-from vm.salvage import ktap_cases, salvage
+from vm.salvage import salvage
 
 DATA = Path(__file__).parent / "data"
 KTAP = """KTAP version 1
@@ -21,10 +22,10 @@ not ok 4 placement-mbind-bind-node2
 
 
 def test_ktap_cases_keep_every_verdict() -> None:
-    cases = {c["id"]: c for c in ktap_cases(KTAP)}
-    assert [c["verdict"] for c in cases.values()] == ["pass", "fail", "unsupported", "error"]
-    assert cases["placement-mbind-bind-node1"]["message"].startswith("AssertionError")
-    assert cases["modes-mbind-weighted-interleave-nodes0,1"]["message"] == "needs Linux 6.9"
+    cases = {c.id: c for c in parse_ktap(KTAP)}
+    assert [c.verdict for c in cases.values()] == ["pass", "fail", "unsupported", "error"]
+    assert cases["placement-mbind-bind-node1"].message.startswith("AssertionError")
+    assert cases["modes-mbind-weighted-interleave-nodes0,1"].message == "needs Linux 6.9"
 
 
 def test_the_running_case_takes_the_blame_for_a_panic(tmp_path: Path) -> None:
@@ -36,13 +37,47 @@ def test_the_running_case_takes_the_blame_for_a_panic(tmp_path: Path) -> None:
     panic = crashes(DATA / "console" / "panic-sysrq-6.1.log")
     document = salvage(tmp_path, panic)
     assert document is not None
-    last = document["cases"][-1]
-    assert last["id"] == "placement-mbind-interleave-nodes0,1"
-    assert last["verdict"] == "error"
-    assert "Kernel panic - not syncing: sysrq triggered crash" in last["message"]
-    assert len(document["cases"]) == 5
-    assert document["kernel"]["release"] == "6.1.0-56-amd64"
+    last = document.cases[-1]
+    assert last.id == "placement-mbind-interleave-nodes0,1"
+    assert last.verdict == "error"
+    assert "Kernel panic - not syncing: sysrq triggered crash" in last.message
+    assert len(document.cases) == 5
+    assert document.kernel["release"] == "6.1.0-56-amd64"
 
 
 def test_nothing_to_salvage_without_a_head(tmp_path: Path) -> None:
     assert salvage(tmp_path, []) is None
+
+
+def test_a_salvaged_document_is_written_as_before(tmp_path: Path) -> None:
+    """The salvaged cases carry what KTAP carries and nothing invented: the same JSON the
+    hand-assembled salvage wrote."""
+    head = json.loads((DATA / "ktap" / "6.1-default.json").read_text())
+    head["cases"] = []
+    (tmp_path / "result-head.json").write_text(json.dumps(head))
+    (tmp_path / "results.ktap").write_text(KTAP)
+    (tmp_path / "current_case").write_text("placement-x\n")
+    document = salvage(tmp_path, ["panic: Kernel panic - not syncing: x"])
+    assert document is not None
+    written = json.loads(document.to_json())
+    assert list(written) == list(head)
+    assert written["cases"][1] == {
+        "id": "placement-mbind-bind-node1",
+        "area": "placement",
+        "params": {},
+        "verdict": "fail",
+        "expected": None,
+        "observed": None,
+        "message": "AssertionError: pages per node {0: 255}, expected {1: 255}",
+        "duration_s": 0.0,
+    }
+    assert written["cases"][-1] == {
+        "id": "placement-x",
+        "area": "placement",
+        "params": {},
+        "verdict": "error",
+        "expected": None,
+        "observed": {"kernel_log": ["panic: Kernel panic - not syncing: x"]},
+        "message": "the guest died during this case: panic: Kernel panic - not syncing: x",
+        "duration_s": 0.0,
+    }

@@ -14,9 +14,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from fixtures.profile import ProfileError, load_profile
+from reports.document import DocumentError, ResultDocument, Verdict
+from reports.document import load as load_document
 from vm.build import DEFAULT_FRAGMENTS, TreeBuild, build_tree
 from vm.errors import InfraError, SuiteError, UserError
 from vm.flakes import fold, repetitions
@@ -180,12 +181,15 @@ def boot(
     return run
 
 
-def guest_document(run: GuestRun) -> dict[str, Any]:
-    """The guest's result document, or what survives of it when the guest died."""
-    if run.result_file.exists():
-        document: dict[str, Any] = json.loads(run.result_file.read_text())
-        return document
-    salvaged = salvage(run.run_dir, list(run.crashes))
+def guest_document(run: GuestRun, repeat: int) -> ResultDocument:
+    """The guest's result document (its repetitions folded), or what survives of it when
+    the guest died."""
+    try:
+        if run.result_file.exists():
+            return fold(repetitions(run.run_dir)) if repeat > 1 else load_document(run.result_file)
+        salvaged = salvage(run.run_dir, list(run.crashes))
+    except DocumentError as error:
+        raise InfraError(f"the guest wrote a broken result: {error}") from None
     if salvaged is None:
         raise InfraError(
             f"{run.status}: the guest left no result (not even its start); "
@@ -209,10 +213,9 @@ def command_run(args: argparse.Namespace) -> int:
     run = boot(
         guest, args, label="", pytest_args=pytest_args, guest_options=["--repeat", str(args.repeat)]
     )
-    guest_result = guest_document(run)
+    guest_result = guest_document(run, args.repeat)
     if args.repeat > 1 and run.result_file.exists():
-        guest_result = fold(repetitions(run.run_dir))
-        flaky = guest_result["run"]["flaky_cases"]
+        flaky = guest_result.run["flaky_cases"]
         guest.progress.phase(f"repeat: {args.repeat} runs, {len(flaky)} flaky case(s)")
 
     from reports.results import load
@@ -221,7 +224,7 @@ def command_run(args: argparse.Namespace) -> int:
 
     document = annotate(guest_result, run, kernel, accel=guest.accel, started=started)
     if guest.tree is not None:
-        document["kernel"]["tree"] = {
+        document.kernel["tree"] = {
             "path": str(guest.tree.tree),
             "describe": guest.tree.describe,
             "fragments": list(guest.tree.fragments),
@@ -230,14 +233,14 @@ def command_run(args: argparse.Namespace) -> int:
         }
     args.results.mkdir(parents=True, exist_ok=True)
     result_file = args.results / f"{_safe(kernel.release)}--{preset.name}--{profile}.json"
-    text = json.dumps(document, indent=1) + "\n"
+    text = document.to_json()
     result_file.write_text(text)
     run.result_file.write_text(text)
     print(markdown_report([load(result_file)]))
     print(f"\nresult: {result_file}\nrun folder: {run.run_dir}", file=sys.stderr)
     for line in run.crashes:
         print(f"console: {line}", file=sys.stderr)
-    bad = [c for c in document["cases"] if c["verdict"] in ("fail", "error")]
+    bad = [c for c in document.cases if c.verdict in (Verdict.FAIL, Verdict.ERROR)]
     return 1 if bad or run.status != "ok" else 0
 
 

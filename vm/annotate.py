@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from reports.document import ResultDocument
 from vm.host import qemu_version
 from vm.kernels import Kernel
 from vm.runner import GuestRun
@@ -35,14 +36,14 @@ def host_facts(accel: str) -> dict[str, Any]:
 
 
 def annotate(
-    document: dict[str, Any], run: GuestRun, kernel: Kernel, *, accel: str, started: float
-) -> dict[str, Any]:
+    document: ResultDocument, run: GuestRun, kernel: Kernel, *, accel: str, started: float
+) -> ResultDocument:
     """The guest's document of `run`, completed with what the host knows."""
-    document["kernel"]["source"] = kernel.source
-    document["kernel"]["config_hash"] = config_hash(kernel.config)
-    document["host"] = host_facts(accel)
-    document["run"] = {
-        **document.get("run", {}),
+    document.kernel["source"] = kernel.source
+    document.kernel["config_hash"] = config_hash(kernel.config)
+    document.host = host_facts(accel)
+    document.run = {
+        **document.run,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "duration_s": round(run.wall_s, 1),
         "boot_s": round(run.boot_s, 1) if run.boot_s is not None else None,

@@ -1,23 +1,7 @@
-"""Errors that say whose fault they are.
-
-The command line prints one line for any of these and no traceback: a `UserError` is
-fixed by changing the command or a file, an `InfraError` by fixing the machine.
+"""The suite's errors, for the host side: they live in reports/errors.py, where `reports`
+(which depends on nothing of the suite) can raise them too; vm's modules import them here.
 """
 
+from reports.errors import InfraError, SuiteError, UserError
 
-class SuiteError(Exception):
-    """Base of the errors the command line reports as one line."""
-
-    exit_status = 1
-
-
-class UserError(SuiteError):
-    """Bad input: an argument, a file or a preset the user gave."""
-
-    exit_status = 2
-
-
-class InfraError(SuiteError):
-    """The machine or the guest failed: missing tools, a lost VM, a download that broke."""
-
-    exit_status = 3
+__all__ = ["InfraError", "SuiteError", "UserError"]

@@ -6,34 +6,32 @@ had (error, then fail), its message says every verdict in order, and the run lis
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
-WORST_FIRST = ("error", "fail", "pass", "unsupported", "skip")
+from reports.document import WORST_FIRST, ResultDocument, Verdict, load
 
 
-def repetitions(run_dir: Path) -> list[dict[str, Any]]:
+def repetitions(run_dir: Path) -> list[ResultDocument]:
     """The result documents of every repetition, the first one first."""
     others = sorted(run_dir.glob("result.r*.json"), key=lambda p: int(p.suffixes[0][2:]))
-    return [json.loads(path.read_text()) for path in [run_dir / "result.json", *others]]
+    return [load(path) for path in [run_dir / "result.json", *others]]
 
 
-def fold(documents: list[dict[str, Any]]) -> dict[str, Any]:
+def fold(documents: list[ResultDocument]) -> ResultDocument:
     """One document: the first repetition's, with flaky cases marked."""
     merged = documents[0]
-    history: dict[str, list[str]] = {}
+    history: dict[str, list[Verdict]] = {}
     for document in documents:
-        for case in document["cases"]:
-            history.setdefault(case["id"], []).append(case["verdict"])
+        for case in document.cases:
+            history.setdefault(case.id, []).append(case.verdict)
     flaky = {cid: verdicts for cid, verdicts in history.items() if len(set(verdicts)) > 1}
-    for case in merged["cases"]:
-        verdicts = flaky.get(case["id"])
+    for case in merged.cases:
+        verdicts = flaky.get(case.id)
         if verdicts:
-            case["verdict"] = min(verdicts, key=WORST_FIRST.index)
-            case["message"] = (
-                f"flaky over {len(documents)} runs: {', '.join(verdicts)}. " + case["message"]
+            case.verdict = min(verdicts, key=WORST_FIRST.index)
+            case.message = (
+                f"flaky over {len(documents)} runs: {', '.join(verdicts)}. " + case.message
             )
-    merged["run"]["repeat"] = len(documents)
-    merged["run"]["flaky_cases"] = flaky
+    merged.run["repeat"] = len(documents)
+    merged.run["flaky_cases"] = {cid: [str(v) for v in verdicts] for cid, verdicts in flaky.items()}
     return merged
