@@ -169,7 +169,7 @@ def boot(
         guest.preset,
         run_dir,
         accel=guest.accel,
-        append=[*guest.preset.kernel_parameters, *args.append],
+        append=[*guest.preset.guest_kernel_parameters(), *args.append],
         timeout_s=args.timeout,
         progress=guest.progress,
         **options,
@@ -177,7 +177,7 @@ def boot(
     done = f"boot {run.boot_s:.0f} s, " if run.boot_s is not None else ""
     guest.progress.phase(f"guest: {run.status}, {done}wall {run.wall_s:.0f} s")
     if run.fatal:
-        raise UserError(f"{run.fatal}; boot a kernel built with kernel-configs/numa.config")
+        raise UserError(run.fatal)
     return run
 
 

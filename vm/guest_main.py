@@ -38,6 +38,28 @@ def run_matrix(out: Path, repetition: int, extra: list[str]) -> int:
     return subprocess.run(command, check=False).returncode
 
 
+def cannot_run() -> str | None:
+    """Why the matrix cannot run in this guest at all, in one line; None when it can."""
+    if not NODE_SYSFS.joinpath("online").exists():
+        # Without CONFIG_NUMA there is nothing to test; say so instead of a pytest traceback.
+        return (
+            f"the guest kernel has no {NODE_SYSFS} (built without CONFIG_NUMA?); "
+            "boot a kernel built with kernel-configs/numa.config"
+        )
+    return private_node_problem()
+
+
+def private_node_problem() -> str | None:
+    """Why the private node the command line asks the suite's provider for is not there."""
+    from fixtures.kmsg import KernelLogWatcher
+    from vm.private_range import check_private_node
+
+    watcher = KernelLogWatcher(from_start=True)
+    log = "\n".join(watcher.new_lines())
+    watcher.close()
+    return check_private_node(Path("/proc/cmdline").read_text(), log)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
@@ -55,9 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     boot_s = uptime_s()
     status_file = args.out / "status.json"
-    if not NODE_SYSFS.joinpath("online").exists():
-        # Without CONFIG_NUMA there is nothing to test; say so instead of a pytest traceback.
-        fatal = f"the guest kernel has no {NODE_SYSFS} (built without CONFIG_NUMA?)"
+    fatal = cannot_run()
+    if fatal:
         status_file.write_text(json.dumps({"fatal": fatal, "boot_s": boot_s}) + "\n")
         return 0
 

@@ -339,9 +339,10 @@ def _rejects_in(number: int, output: str) -> set[Reject]:
 
 
 def _missing_file(output: str) -> str | None:
+    """The file patch(1) could not find; it quotes the patch's header lines after a '|'."""
     if "can't find file to patch" not in output:
         return None
-    match = re.search(r"^\+\+\+ b/(\S+)", output, re.M) or re.search(r"^--- a/(\S+)", output, re.M)
+    match = re.search(r"^\|(?:\+\+\+ b|--- a)/(\S+)", output, re.M)
     return match.group(1) if match else "a file"
 
 

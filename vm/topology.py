@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vm.errors import UserError
+from vm.private_range import PrivateRange, node_range
 
 PRESET_DIR = Path(__file__).with_name("topologies")
 MAX_QEMU_NODES = 128  # QEMU's MAX_NODES
@@ -38,6 +39,9 @@ class PrivateSpec:
     node: int  # the private node; CPU-less, after every node with CPUs (same id in the guest)
     profile: str | None = None  # the profile a run uses unless --profile names one
     modules: tuple[str, ...] = ()  # provider kernel: modules the guest loads to make it private
+    # Provider kernel on an RFC v4 kernel: the suite's built-in provider hot-adds the node's
+    # memory as private, its ops carrying these NP_OPS_* names (vm/private_range.py).
+    ops: tuple[str, ...] | None = None
 
     def pytest_options(self) -> list[str]:
         options = [f"--private-provider={self.provider}", f"--private-node={self.node}"]
@@ -65,6 +69,18 @@ class TopologyPreset:
     def pytest_options(self) -> list[str]:
         """Options the guest's pytest gets from the preset (the private-node provider)."""
         return self.private.pytest_options() if self.private else []
+
+    def private_range(self) -> PrivateRange | None:
+        """Where the suite's provider makes the private node, when the preset asks for it."""
+        if self.private is None or self.private.ops is None:
+            return None
+        sizes = [n.memory_mib for n in self.nodes]
+        return node_range(sizes, self.private.node, self.private.ops)
+
+    def guest_kernel_parameters(self) -> list[str]:
+        """The preset's kernel parameters, and the provider's when it makes the node."""
+        provided = self.private_range()
+        return [*self.kernel_parameters, *(provided.kernel_parameters() if provided else [])]
 
     def distance_matrix(self) -> list[tuple[int, int, int]]:
         """Every ordered pair of different nodes with its distance (QEMU's default 20)."""
@@ -143,6 +159,7 @@ def _parse_private(name: str, table: object) -> PrivateSpec | None:
             node=int(table["node"]),
             profile=str(profile) if profile is not None else None,
             modules=tuple(str(m) for m in table.get("modules", ())),
+            ops=tuple(str(op) for op in table["ops"]) if "ops" in table else None,
         )
     except (AssertionError, KeyError, TypeError, ValueError) as exc:
         raise UserError(f"topology {name}: [private] needs provider and node ({exc})") from None
@@ -168,6 +185,13 @@ def _validate_private(preset: TopologyPreset) -> None:
         raise UserError(
             f"topology {name}: private node {private.node} must come after every node with CPUs"
         )
+    if private.ops is not None:
+        if private.provider != "kernel":
+            raise UserError(f"topology {name}: [private] ops go with provider kernel")
+        try:
+            preset.private_range()
+        except ValueError as exc:
+            raise UserError(f"topology {name}: {exc}") from None
 
 
 def validate(preset: TopologyPreset) -> None:
