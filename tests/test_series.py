@@ -81,7 +81,8 @@ def write_port(
     port_dir.mkdir(exist_ok=True)
     (port_dir / "p.toml").write_text(
         f'description = "test"\nmessage_id = "{MESSAGE_ID}"\ntree_version = "7.3"\n'
-        f'patches = "{patches}"\nfuzz = 2\nprovider = false\nrejects = [{rejects}]\n{renames}'
+        f'patches = "{patches}"\nfuzz = 2\nprovider = false\nlocalversion = "-t"\n'
+        f"rejects = [{rejects}]\n{renames}"
     )
     (port_dir / "p.patch").write_text(patch)
     return port_dir / "p.toml"
@@ -158,6 +159,7 @@ def test_port_renames_carries_rejects_and_adds_nothing_else(tmp_path: Path, tree
     assert "twelve (ported)\n" in (result.tree / "mm/a.c").read_text()
     assert not list(result.tree.rglob("*.rej")) and not list(result.tree.rglob("*.orig"))
     assert result.record()["port"] == {"name": "p", "sha256": port.sha256()}
+    assert (result.tree / series_module.LOCALVERSION_FILE).read_text() == "-t\n"
 
 
 def test_a_port_that_carries_a_hunk_which_applied_is_refused(tmp_path: Path, tree: Path) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from fixtures.profile import ProfileError, load_profile
 from reports.document import DocumentError, ResultDocument, Verdict
 from reports.document import load as load_document
-from vm.build import DEFAULT_FRAGMENTS, TreeBuild, build_tree
+from vm.build import DEFAULT_FRAGMENTS, TreeBuild, build_tree, check_tree
 from vm.errors import InfraError, SuiteError, UserError
 from vm.flakes import fold, repetitions
 from vm.host import choose_accel, ensure_host_tools
@@ -27,6 +27,7 @@ from vm.kernels import Kernel, resolve_kernel
 from vm.progress import Progress
 from vm.runner import DEFAULT_TIMEOUT_S, REPO_ROOT, GuestRun, run_in_vm
 from vm.salvage import salvage
+from vm.series import SeriesTree, find_port, prepare_series_tree, read_series, tree_version
 from vm.topology import TopologyPreset, load_preset
 
 CACHE_DIR = Path.home() / ".cache" / "mempolicy-conformance"
@@ -46,6 +47,13 @@ def _add_guest_options(command: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         help="with a tree: another Kconfig fragment to merge, e.g. debug-vm.config (repeatable)",
+    )
+    command.add_argument(
+        "--series",
+        type=Path,
+        default=None,
+        help="with a tree: apply this patch series (an mbox, as `b4 am` writes it) to a copy "
+        "of the tree first, with its port from vm/ports/ when the tree needs one",
     )
     command.add_argument(
         "--topology",
@@ -120,6 +128,7 @@ class Guest:
     accel: str
     progress: Progress
     tree: TreeBuild | None  # when the kernel was built from a source tree
+    series: SeriesTree | None = None  # when a patch series was applied to that tree
 
 
 def kernel_from_tree(build: TreeBuild) -> Kernel:
@@ -137,10 +146,18 @@ def prepare(args: argparse.Namespace) -> Guest:
     preset = load_preset(args.topology)
     progress = Progress()
     tree = None
+    series = None
+    if args.series is not None and not Path(args.kernel).is_dir():
+        raise UserError("--series needs a kernel tree to apply to (--kernel PATH or a source)")
     if Path(args.kernel).is_dir():
+        source = Path(args.kernel)
         fragments = (*DEFAULT_FRAGMENTS, *args.fragment)
+        if args.series is not None:
+            series = apply_series_to(source, args.series, progress)
+            source = series.tree
+            fragments += series.port.fragments if series.port else ()
         tree = build_tree(
-            Path(args.kernel),
+            source,
             cache_dir=CACHE_DIR / "builds",
             fragments=fragments,
             progress=progress.phase,
@@ -155,7 +172,20 @@ def prepare(args: argparse.Namespace) -> Guest:
     accel = choose_accel()
     # Phases are reported once they are done, so bad input still ends in a single line.
     progress.phase(f"kernel: {kernel.release} ({kernel.source})")
-    return Guest(preset, kernel, accel, progress, tree)
+    return Guest(preset, kernel, accel, progress, tree, series)
+
+
+def apply_series_to(tree: Path, mbox: Path, progress: Progress) -> SeriesTree:
+    check_tree(tree)
+    series = read_series(mbox)
+    port = find_port(series, tree_version(tree))
+    progress.phase(
+        f"series: {series.subject} ({len(series.patches)} patches)"
+        + (f", port {port.name}" if port else ", no port")
+    )
+    applied = prepare_series_tree(tree, series, port, cache_dir=CACHE_DIR / "series")
+    progress.phase(f"series: applied in {applied.tree}")
+    return applied
 
 
 def boot(
@@ -230,6 +260,7 @@ def command_run(args: argparse.Namespace) -> int:
             "fragments": list(guest.tree.fragments),
             "build_dir": str(guest.tree.build_dir),
             "rebuilt": guest.tree.rebuilt,
+            "series": guest.series.record() if guest.series else None,
         }
     args.results.mkdir(parents=True, exist_ok=True)
     result_file = args.results / f"{_safe(kernel.release)}--{preset.name}--{profile}.json"

@@ -31,6 +31,7 @@ PROVIDER_IN_TREE = Path("drivers/mpol_private_node")
 PROVIDER_KCONFIG_LINE = 'source "drivers/mpol_private_node/Kconfig"'
 PROVIDER_MAKEFILE_LINE = "obj-$(CONFIG_MPOL_PRIVATE_NODE)\t+= mpol_private_node/"
 STAMP_NAME = ".mempolicy-series.json"
+LOCALVERSION_FILE = "localversion-mempolicy-series"
 PATCH_TIMEOUT_S = 300.0
 
 _NUMBERED = re.compile(r"\[[^\]]*?(\d+)/(\d+)\s*\]")
@@ -75,6 +76,7 @@ class Port:
     rejects: frozenset[Reject]  # hunks the series cannot place; the port patch carries them
     patch_file: Path  # the port itself, applied after the series with no fuzz
     provider: bool  # add the suite's private-node provider (vm/private_provider)
+    localversion: str  # appended to the release (`uname -r`), so reports tell the kernels apart
     fragments: tuple[str, ...]  # extra Kconfig fragments the series kernel needs
 
     def sha256(self) -> str:
@@ -187,6 +189,7 @@ def load_port(path: Path) -> Port:
             ),
             patch_file=patch_file,
             provider=bool(data.get("provider", False)),
+            localversion=str(data.get("localversion", "")),
             fragments=tuple(data.get("fragments", [])),
         )
     except (OSError, tomllib.TOMLDecodeError, KeyError, ValueError, TypeError) as error:
@@ -248,6 +251,9 @@ def prepare_series_tree(
         apply_port(partial, port, log=log)
         if port.provider:
             add_provider(partial)
+        if port.localversion:
+            # The kernel's build appends every localversion* file of the source tree.
+            (partial / LOCALVERSION_FILE).write_text(port.localversion + "\n")
     for leftover in [*partial.rglob("*.rej"), *partial.rglob("*.orig")]:
         leftover.unlink()
     (partial / STAMP_NAME).write_text(json.dumps(result.record(), indent=1) + "\n")
