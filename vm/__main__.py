@@ -20,8 +20,9 @@ from fixtures.profile import ProfileError, load_profile
 from vm.build import DEFAULT_FRAGMENTS, TreeBuild, build_tree
 from vm.errors import InfraError, SuiteError, UserError
 from vm.flakes import fold, repetitions
-from vm.host import choose_accel, ensure_host_tools
+from vm.host import choose_accel, ensure_build_tools, ensure_host_tools
 from vm.kconfig import check_kernel_config
+from vm.kernel_trees import fetch_debian_source, find_debian_source, is_debian_source
 from vm.kernels import Kernel, resolve_kernel
 from vm.progress import Progress
 from vm.runner import DEFAULT_TIMEOUT_S, REPO_ROOT, GuestRun, run_in_vm
@@ -37,7 +38,8 @@ def _add_guest_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--kernel",
         default="debian:6.1",
-        help="debian:6.1, debian:6.12, a kernel image path, or a kernel source tree to build "
+        help="debian:6.1, debian:6.12, debian:7.2, debian:7.3, a kernel image path, or a kernel "
+        "source tree to build: a folder or debian-source:6.12, debian-source:7.3 "
         "(default: %(default)s)",
     )
     command.add_argument(
@@ -136,10 +138,21 @@ def prepare(args: argparse.Namespace) -> Guest:
     preset = load_preset(args.topology)
     progress = Progress()
     tree = None
-    if Path(args.kernel).is_dir():
+    source_tree = None
+    if is_debian_source(args.kernel):
+        find_debian_source(args.kernel)  # a typo must not cost an apt-get install
+    if is_debian_source(args.kernel) or Path(args.kernel).is_dir():
+        # Before the download: a missing flex must not surface deep in build.log.
+        ensure_build_tools(install=not args.no_install)
+    if is_debian_source(args.kernel):
+        source_tree = fetch_debian_source(args.kernel, cache_dir=CACHE_DIR / "kernels")
+        progress.phase(f"source: {args.kernel} in {source_tree}")
+    elif Path(args.kernel).is_dir():
+        source_tree = Path(args.kernel)
+    if source_tree is not None:
         fragments = (*DEFAULT_FRAGMENTS, *args.fragment)
         tree = build_tree(
-            Path(args.kernel),
+            source_tree,
             cache_dir=CACHE_DIR / "builds",
             fragments=fragments,
             progress=progress.phase,
