@@ -10,6 +10,7 @@ block with vmx; qemu-version-debian12.txt is `qemu-system-x86_64 --version` on D
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import struct
 import time
@@ -22,6 +23,7 @@ from tests.helpers import write_stub
 from vm.errors import InfraError, UserError
 from vm.host import (
     ACCEL_ENV,
+    HOST_PACKAGES_FILE,
     PROBE_EXIT_PORT,
     PROBE_EXIT_STATUS,
     PROBE_EXIT_VALUE,
@@ -194,6 +196,64 @@ def test_apt_get_that_installs_nothing_is_an_infra_error(tmp_path: Path, as_root
     write_stub(bin_dir, "apt-get", "exit 0")
     with pytest.raises(InfraError, match=r"apt-get installed file but still missing: file; see "):
         ensure_host_tools(install=True, search_path=str(bin_dir), log_file=tmp_path / "apt.log")
+
+
+BUILD_PROGRAMS = ("make", "gcc", "flex", "bison", "bc", "perl", "python3", "cpio", "xz", "zstd")
+BUILD_HEADERS = ("stdio.h", "libelf.h", "gelf.h", "openssl/ssl.h", "openssl/opensslconf.h")
+
+
+def build_requirements(tmp_path: Path, headers: Iterable[str]) -> Path:
+    """The real data file, its include_dirs pointing at a folder holding `headers`."""
+    include = tmp_path / "include"
+    for header in headers:
+        (include / header).parent.mkdir(parents=True, exist_ok=True)
+        (include / header).write_text("/* stub */\n")
+    text = HOST_PACKAGES_FILE.read_text()
+    data = tmp_path / "host_packages.toml"
+    data.write_text(re.sub(r"(?m)^include_dirs = .*$", f'include_dirs = ["{include}"]', text))
+    return data
+
+
+def test_build_tools_name_programs_and_headers_in_one_line(
+    tmp_path: Path, fake_apt: Path, as_root: None
+) -> None:
+    bin_dir = fake_apt
+    install_tools(bin_dir, [name for name in BUILD_PROGRAMS if name not in ("flex", "bison")])
+    data = build_requirements(tmp_path, [h for h in BUILD_HEADERS if h != "libelf.h"])
+    with pytest.raises(UserError) as raised:
+        ensure_host_tools(
+            install=False,
+            search_path=str(bin_dir),
+            requirements_file=data,
+            table="build_tools",
+            what="kernel build tools",
+        )
+    assert str(raised.value) == (
+        "missing kernel build tools: flex, bison, libelf; "
+        "fix: apt-get install -y --no-install-recommends flex bison libelf-dev"
+    )
+
+
+def test_build_tools_all_there_run_no_apt_get(
+    tmp_path: Path, fake_apt: Path, as_root: None
+) -> None:
+    install_tools(fake_apt, BUILD_PROGRAMS)
+    data = build_requirements(tmp_path, BUILD_HEADERS)
+    ensure_host_tools(
+        install=True,
+        search_path=str(fake_apt),
+        requirements_file=data,
+        table="build_tools",
+        log_file=tmp_path / "apt.log",
+    )
+    assert apt_calls(tmp_path) == []
+
+
+def test_build_tools_data_covers_a_defconfig_build() -> None:
+    tools = {tool.name: tool for tool in load_requirements(table="build_tools").tools}
+    assert {"flex", "bison", "bc", "libelf", "openssl", "make", "gcc"} <= set(tools)
+    assert tools["libelf"].headers == ("libelf.h", "gelf.h") and not tools["libelf"].names
+    assert tools["openssl"].package == "libssl-dev"
 
 
 def test_dynamic_busybox_counts_as_missing(tmp_path: Path, as_root: None) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import write_stub
+from vm.apt import HOST_APT, AptSuite, apt_for
 from vm.errors import InfraError, UserError
 from vm.kernels import (
     STAMP_NAME,
@@ -174,7 +175,10 @@ def test_bare_image_has_no_config_or_modules(
 def test_unknown_debian_kernel_lists_the_known_ones(tmp_path: Path) -> None:
     with pytest.raises(UserError) as raised:
         resolve_kernel("debian:5.10", cache_dir=tmp_path)
-    assert str(raised.value) == "unknown kernel debian:5.10 (known: debian:6.1, debian:6.12)"
+    assert (
+        str(raised.value)
+        == "unknown kernel debian:5.10 (known: debian:6.1, debian:6.12, debian:7.2, debian:7.3)"
+    )
 
 
 def test_debian_sources_data() -> None:
@@ -226,8 +230,10 @@ class FakeApt:
     def lists_missing(self) -> Path:
         return self.state / "lists-missing"
 
-    def answer(self, query: str, recorded: str) -> None:
-        shutil.copy(DATA / recorded, self.answers / f"{query}.txt")
+    def answer(self, query: str, recorded: str, *, suite: str = "") -> None:
+        folder = self.answers / suite
+        folder.mkdir(exist_ok=True)
+        shutil.copy(DATA / recorded, folder / f"{query}.txt")
 
     def offer(self, deb: Path) -> None:
         shutil.copy(deb, self.pool / deb.name)
@@ -241,28 +247,50 @@ def fake_apt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeApt:
     for folder in (apt.state, apt.answers, apt.pool):
         folder.mkdir()
     bin_dir = tmp_path / "bin"
+    # Options come first ("-o Dir::Etc::sourcelist=<cache>/apt/<suite>/sources.list ..."):
+    # with a suite's own configuration, answers come from answers/<suite>/, and only after
+    # an `apt-get update` with that configuration (its lists start empty).
+    take_options = (
+        "suite=\n"
+        'while [ "$1" = -o ] || [ "$1" = -q ]; do\n'
+        '  [ "$1" = -q ] && { shift; continue; }\n'
+        '  case "$2" in Dir::Etc::sourcelist=*) suite=$(/usr/bin/basename $(/usr/bin/dirname '
+        '"${2#*=}")) ;; esac\n'
+        "  shift 2\n"
+        "done\n"
+    )
     write_stub(
         bin_dir,
         "apt-cache",
         f'echo "$*" >> {apt.state}/apt-cache.calls\n'
-        f'[ -e {apt.lists_missing} ] && {{ echo "E: No packages found" >&2; exit 100; }}\n'
+        + take_options
+        + f'[ -e {apt.lists_missing} ] && {{ echo "E: No packages found" >&2; exit 100; }}\n'
+        f"answers={apt.answers}\n"
+        'if [ -n "$suite" ]; then\n'
+        f'  [ -e {apt.state}/"$suite".updated ] || exit 100\n'
+        '  answers="$answers/$suite"\n'
+        "fi\n"
         'case "$1" in\n'
-        f'  depends) answer={apt.answers}/depends-"$2".txt ;;\n'
-        f"  search) answer={apt.answers}/search.txt ;;\n"
+        '  depends) answer="$answers"/depends-"$2".txt ;;\n'
+        '  policy) answer="$answers"/policy-"$2".txt ;;\n'
+        '  search) answer="$answers"/search.txt ;;\n'
         "esac\n"
         'if [ -e "$answer" ]; then exec /bin/cat "$answer"; fi\n'
-        '[ "$1" = search ] || { echo "E: No packages found" >&2; exit 100; }',
+        '[ "$1" = search ] || [ "$1" = policy ] || { echo "E: No packages found" >&2; exit 100; }',
     )
     write_stub(
         bin_dir,
         "apt-get",
         f'echo "$DEBIAN_FRONTEND $*" >> {apt.state}/apt-get.calls\n'
-        "for last; do :; done\n"
+        + take_options
+        + "for last; do :; done\n"
         'case " $* " in\n'
-        f'  *" update "*) /bin/rm -f {apt.lists_missing} ;;\n'
+        f'  *" update "*) /bin/rm -f {apt.lists_missing}; '
+        f'[ -n "$suite" ] && /usr/bin/touch {apt.state}/"$suite".updated ;;\n'
         f'  *" download "*) /bin/cp {apt.pool}/"$last"_*.deb . '
         '|| { echo "E: Unable to locate package $last"; exit 100; } ;;\n'
-        "esac",
+        "esac\n"
+        "exit 0",
     )
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     return apt
@@ -321,6 +349,7 @@ def test_debian_kernel_is_downloaded_unpacked_and_cached(tmp_path: Path, fake_ap
     assert json.loads((package_dir / STAMP_NAME).read_text()) == {
         "package": PACKAGE_6_1,
         "version": "6.1.192-2",
+        "parts": [],
     }
     assert (cache / "debian/apt-get.log").read_text() == (
         f"$ apt-get -q -o APT::Sandbox::User=root download {PACKAGE_6_1}\n"
@@ -374,7 +403,9 @@ def test_metapackage_resolves_to_the_image_package(tmp_path: Path, fake_apt: Fak
     fake_apt.answer(
         "depends-linux-image-6.12-amd64", "apt-cache-depends-linux-image-6.12-amd64.txt"
     )
-    package = resolve_debian_package(debian_sources()["6.12"], log_file=tmp_path / "apt.log")
+    package = resolve_debian_package(
+        debian_sources()["6.12"], log_file=tmp_path / "apt.log", apt=HOST_APT
+    )
     assert package == "linux-image-6.12.117+deb12-amd64"
     assert fake_apt.calls("apt-cache") == ["depends linux-image-6.12-amd64"]
 
@@ -388,7 +419,7 @@ def test_without_metapackage_the_newest_matching_package_wins(
         recorded + "linux-image-6.12.99+deb12-amd64 - Linux 6.12 for 64-bit PCs (signed)\n"
     )
     source = debian_sources()["6.12"]
-    package = resolve_debian_package(source, log_file=tmp_path / "apt.log")
+    package = resolve_debian_package(source, log_file=tmp_path / "apt.log", apt=HOST_APT)
     assert package == "linux-image-6.12.117+deb12-amd64"
     assert fake_apt.calls("apt-cache")[-1] == f"search --names-only {source.package_regex}"
 
@@ -397,7 +428,8 @@ def test_no_package_even_after_update_is_an_infra_error(tmp_path: Path, fake_apt
     with pytest.raises(InfraError) as raised:
         resolve_kernel("debian:6.12", cache_dir=tmp_path / "cache")
     assert str(raised.value).startswith(
-        "apt knows no package for debian:6.12: neither linux-image-6.12-amd64 nor one matching"
+        "the host's apt knows no package for debian:6.12: "
+        "neither linux-image-6.12-amd64 nor one matching"
     )
     assert fake_apt.calls("apt-get") == ["noninteractive -q update"]
 
@@ -426,5 +458,135 @@ def test_package_without_an_image_gets_no_stamp(tmp_path: Path, fake_apt: FakeAp
     cache = tmp_path / "cache"
     with pytest.raises(InfraError) as raised:
         resolve_kernel("debian:6.1", cache_dir=cache)
-    assert str(raised.value) == f"{PACKAGE_6_1} holds 0 boot/vmlinuz-* images, expected one"
+    assert str(raised.value) == (
+        f"{PACKAGE_6_1} holds 0 boot/vmlinuz-* or usr/lib/modules/*/vmlinuz images, expected one"
+    )
     assert not (cache / "debian" / PACKAGE_6_1 / STAMP_NAME).exists()
+
+
+# --- kernels from a suite the host's apt does not list ---------------------------------------
+
+PACKAGE_7_3 = "linux-image-7.3.4+deb13-amd64"
+RELEASE_7_3 = "7.3.4+deb13-amd64"
+VERSION_7_3 = "7.3.4-1~bpo13+1"
+
+
+def build_deb(tmp_path: Path, package: str, version: str, files: dict[str, bytes]) -> Path:
+    """A real .deb holding `files` (paths relative to its root), built with dpkg-deb."""
+    tree = tmp_path / "deb-trees" / package
+    (tree / "DEBIAN").mkdir(parents=True)
+    (tree / "DEBIAN/control").write_text(
+        f"Package: {package}\nVersion: {version}\nArchitecture: amd64\n"
+        "Maintainer: Test <test@example.org>\nDescription: synthetic package for tests\n"
+    )
+    for name, content in files.items():
+        (tree / name).parent.mkdir(parents=True, exist_ok=True)
+        (tree / name).write_bytes(content)
+    deb = tmp_path / "debs" / f"{package}_{version}_amd64.deb"
+    deb.parent.mkdir(exist_ok=True)
+    subprocess.run(
+        ["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(tree), str(deb)],
+        check=True,
+        capture_output=True,
+    )
+    return deb
+
+
+def offer_split_7_3(tmp_path: Path, fake_apt: FakeApt) -> None:
+    """7.x's layout: the image package is documentation; base, binary and modules hold the
+    config, the vmlinuz and the modules, all in usr/lib/modules/<release>/."""
+    modules = f"usr/lib/modules/{RELEASE_7_3}"
+    parts = {
+        PACKAGE_7_3: {f"usr/share/doc/{PACKAGE_7_3}/copyright": b"GPL-2\n"},
+        f"linux-base-{RELEASE_7_3}": {f"{modules}/config": b"CONFIG_NUMA=y\n"},
+        f"linux-binary-{RELEASE_7_3}": {
+            f"{modules}/vmlinuz": make_bzimage(f"{RELEASE_7_3} (t@e) #1 SMP")
+        },
+        f"linux-modules-{RELEASE_7_3}": {f"{modules}/kernel/mm/test.ko": b""},
+    }
+    for package, files in parts.items():
+        fake_apt.offer(build_deb(tmp_path, package, VERSION_7_3, files))
+
+
+def test_suites_are_data_and_each_kernel_names_one() -> None:
+    sources = debian_sources()
+    assert (sources["6.1"].suite, sources["6.12"].suite) == (None, None)  # the host's apt
+    assert sources["7.2"].suite is not None and sources["7.2"].suite.suite == "sid"
+    assert sources["7.3"].suite is not None and sources["7.3"].suite.suite == "trixie-backports"
+    assert sources["7.3"].suite.sources_line() == (
+        "deb [signed-by=/usr/share/keyrings/debian-archive-trixie-automatic.gpg] "
+        "http://deb.debian.org/debian trixie-backports main"
+    )
+
+
+def test_a_suite_gets_an_apt_configuration_of_its_own(tmp_path: Path) -> None:
+    suite = debian_sources()["7.3"].suite
+    assert suite is not None
+    apt = apt_for(suite, cache_dir=tmp_path)
+    apt_dir = tmp_path / "apt/trixie-backports"
+    assert apt.options == (
+        "-o", f"Dir::Etc::sourcelist={apt_dir}/sources.list",
+        "-o", "Dir::Etc::sourceparts=-",
+        "-o", f"Dir::State::Lists={apt_dir}/lists",
+        "-o", f"Dir::Cache={apt_dir}/cache",
+        "-o", "Dir::State::status=/var/lib/dpkg/status",
+        "-o", "APT::Sandbox::User=root",
+    )  # fmt: skip
+    assert (apt_dir / "sources.list").read_text() == suite.sources_line() + "\n"
+    assert (apt_dir / "lists/partial").is_dir()
+    assert apt_for(None, cache_dir=tmp_path) == HOST_APT
+
+
+def test_a_suite_with_a_missing_keyring_is_a_user_error(tmp_path: Path) -> None:
+    suite = AptSuite("x", "http://deb.debian.org/debian", "sid", ("main",), str(tmp_path / "no"))
+    with pytest.raises(UserError, match="the keyring of suite x is missing"):
+        apt_for(suite, cache_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "package"),
+    [("7.2", "linux-image-7.2.13+deb14-amd64"), ("7.3", "linux-image-7.3.4+deb13-amd64")],
+)
+def test_the_metapackage_resolves_in_the_kernels_own_suite(
+    tmp_path: Path, fake_apt: FakeApt, name: str, package: str
+) -> None:
+    # The same metapackage name, a different image in each suite (recorded answers).
+    for suite in ("sid", "trixie-backports"):
+        fake_apt.answer(
+            "depends-linux-image-amd64", f"apt-cache-depends-linux-image-amd64.{suite}.txt",
+            suite=suite,
+        )  # fmt: skip
+    source = debian_sources()[name]
+    assert source.suite is not None
+    apt = apt_for(source.suite, cache_dir=tmp_path)
+    assert resolve_debian_package(source, log_file=tmp_path / "apt.log", apt=apt) == package
+    # Empty lists at first: one update, with the suite's options, then the answer.
+    options = " ".join(apt.options)
+    assert fake_apt.calls("apt-get") == [f"noninteractive -q {options} update"]
+    assert fake_apt.calls("apt-cache")[-1] == f"{options} depends linux-image-amd64"
+
+
+@needs_dpkg
+def test_a_split_7x_kernel_is_fetched_with_its_parts(tmp_path: Path, fake_apt: FakeApt) -> None:
+    suite = "trixie-backports"
+    fake_apt.answer(
+        "depends-linux-image-amd64", f"apt-cache-depends-linux-image-amd64.{suite}.txt", suite=suite
+    )
+    fake_apt.answer(f"depends-{PACKAGE_7_3}", f"apt-cache-depends-{PACKAGE_7_3}.txt", suite=suite)
+    offer_split_7_3(tmp_path, fake_apt)
+    cache = tmp_path / "cache"
+    kernel = resolve_kernel("debian:7.3", cache_dir=cache)
+    package_dir = cache / "debian" / PACKAGE_7_3
+    modules = package_dir / "root/usr/lib/modules" / RELEASE_7_3
+    assert kernel == Kernel(
+        image=modules / "vmlinuz",
+        release=RELEASE_7_3,
+        source=f"debian:7.3 {PACKAGE_7_3} {VERSION_7_3}",
+        config=modules / "config",
+        modules_dir=modules,
+    )
+    parts = [f"linux-{kind}-{RELEASE_7_3}" for kind in ("base", "binary", "modules")]
+    assert json.loads((package_dir / STAMP_NAME).read_text())["parts"] == parts
+    downloads = [call.split()[-1] for call in fake_apt.calls("apt-get") if " download " in call]
+    assert downloads == [PACKAGE_7_3, *parts]
+    assert list(package_dir.glob("*.deb")) == []

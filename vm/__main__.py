@@ -21,8 +21,9 @@ from reports.document import load as load_document
 from vm.build import DEFAULT_FRAGMENTS, TreeBuild, build_tree, check_tree
 from vm.errors import InfraError, SuiteError, UserError
 from vm.flakes import fold, repetitions
-from vm.host import choose_accel, ensure_host_tools
+from vm.host import choose_accel, ensure_build_tools, ensure_host_tools
 from vm.kconfig import check_kernel_config
+from vm.kernel_trees import fetch_debian_source, find_debian_source, is_debian_source
 from vm.kernels import Kernel, resolve_kernel
 from vm.progress import Progress
 from vm.runner import DEFAULT_TIMEOUT_S, REPO_ROOT, GuestRun, run_in_vm
@@ -39,7 +40,8 @@ def _add_guest_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--kernel",
         default="debian:6.1",
-        help="debian:6.1, debian:6.12, a kernel image path, or a kernel source tree to build "
+        help="debian:6.1, debian:6.12, debian:7.2, debian:7.3, a kernel image path, or a kernel "
+        "source tree to build: a folder or debian-source:6.12, debian-source:7.3 "
         "(default: %(default)s)",
     )
     command.add_argument(
@@ -147,17 +149,27 @@ def prepare(args: argparse.Namespace) -> Guest:
     progress = Progress()
     tree = None
     series = None
-    if args.series is not None and not Path(args.kernel).is_dir():
-        raise UserError("--series needs a kernel tree to apply to (--kernel PATH or a source)")
-    if Path(args.kernel).is_dir():
-        source = Path(args.kernel)
+    source_tree = None
+    if is_debian_source(args.kernel):
+        find_debian_source(args.kernel)  # a typo must not cost an apt-get install
+    elif args.series is not None and not Path(args.kernel).is_dir():
+        raise UserError("--series needs a kernel tree: --kernel PATH or debian-source:<name>")
+    if is_debian_source(args.kernel) or Path(args.kernel).is_dir():
+        # Before the download: a missing flex must not surface deep in build.log.
+        ensure_build_tools(install=not args.no_install)
+    if is_debian_source(args.kernel):
+        source_tree = fetch_debian_source(args.kernel, cache_dir=CACHE_DIR / "kernels")
+        progress.phase(f"source: {args.kernel} in {source_tree}")
+    elif Path(args.kernel).is_dir():
+        source_tree = Path(args.kernel)
+    if source_tree is not None:
         fragments = (*DEFAULT_FRAGMENTS, *args.fragment)
         if args.series is not None:
-            series = apply_series_to(source, args.series, progress)
-            source = series.tree
+            series = apply_series_to(source_tree, args.series, progress)
+            source_tree = series.tree
             fragments += series.port.fragments if series.port else ()
         tree = build_tree(
-            source,
+            source_tree,
             cache_dir=CACHE_DIR / "builds",
             fragments=fragments,
             progress=progress.phase,

@@ -54,12 +54,14 @@ class HostTool:
     package: str  # the Debian package that brings it
     names: tuple[str, ...]  # executable names, the first one found is used
     static: bool  # must be statically linked (it runs alone in the initramfs)
+    headers: tuple[str, ...] = ()  # C headers it stands for instead, e.g. libelf.h
 
 
 @dataclass(frozen=True)
 class HostRequirements:
     tools: tuple[HostTool, ...]
     search_dirs: tuple[str, ...]  # looked in after PATH
+    include_dirs: tuple[str, ...] = ()  # where headers are looked for
 
 
 @dataclass(frozen=True)
@@ -74,19 +76,25 @@ class AccelChoice:
     reason: str  # one line for the run log: why this accelerator
 
 
-def load_requirements(path: Path = HOST_PACKAGES_FILE) -> HostRequirements:
+def load_requirements(path: Path = HOST_PACKAGES_FILE, *, table: str = "tools") -> HostRequirements:
+    """The tools of one table of the data file: `tools` (virtme-ng's), `build_tools`."""
     with path.open("rb") as stream:
         data = tomllib.load(stream)
     tools = tuple(
         HostTool(
             name=name,
             package=entry["package"],
-            names=tuple(entry["names"]),
+            names=tuple(entry.get("names", ())),
             static=bool(entry.get("static", False)),
+            headers=tuple(entry.get("headers", ())),
         )
-        for name, entry in data["tools"].items()
+        for name, entry in data[table].items()
     )
-    return HostRequirements(tools=tools, search_dirs=tuple(data.get("search_dirs", ())))
+    return HostRequirements(
+        tools=tools,
+        search_dirs=tuple(data.get("search_dirs", ())),
+        include_dirs=tuple(data.get("include_dirs", ())),
+    )
 
 
 def default_search_path(requirements: HostRequirements) -> str:
@@ -94,13 +102,21 @@ def default_search_path(requirements: HostRequirements) -> str:
     return os.pathsep.join(d for d in dirs if d)
 
 
-def find_tool(tool: HostTool, search_path: str) -> Path | None:
-    """The executable virtme-ng would pick for `tool`, or None."""
+def find_tool(tool: HostTool, search_path: str, include_dirs: Sequence[str] = ()) -> Path | None:
+    """The executable virtme-ng would pick for `tool` (or, for headers, the first of them
+    found), or None."""
+    if tool.headers:
+        found_headers = [_find_header(header, include_dirs) for header in tool.headers]
+        return None if None in found_headers else found_headers[0]
     for name in tool.names:
         found = shutil.which(name, path=search_path)
         if found is not None:
             return Path(found)
     return None
+
+
+def _find_header(header: str, include_dirs: Sequence[str]) -> Path | None:
+    return next((Path(d) / header for d in include_dirs if (Path(d) / header).is_file()), None)
 
 
 def is_static_elf(path: Path) -> bool:
@@ -136,7 +152,7 @@ def missing_tools(requirements: HostRequirements, search_path: str) -> list[Miss
     """The tools not found (or not usable) on `search_path`, in the data file's order."""
     missing = []
     for tool in requirements.tools:
-        found = find_tool(tool, search_path)
+        found = find_tool(tool, search_path, requirements.include_dirs)
         if found is None:
             missing.append(MissingTool(tool, tool.name))
         elif tool.static and not is_static_elf(found):
@@ -157,13 +173,16 @@ def ensure_host_tools(
     search_path: str | None = None,
     log_file: Path | None = None,
     requirements_file: Path = HOST_PACKAGES_FILE,
+    table: str = "tools",
+    what: str = "host tools",
 ) -> None:
     """Make sure virtme-ng's host programs are there, installing them as root with apt-get.
+    With table="build_tools", what a kernel tree build needs (see ensure_build_tools).
 
     Raises UserError (one line, with the apt-get command) when they are missing and cannot
     be installed here, InfraError when apt-get itself fails.
     """
-    requirements = load_requirements(requirements_file)
+    requirements = load_requirements(requirements_file, table=table)
     path = search_path if search_path is not None else default_search_path(requirements)
     missing = missing_tools(requirements, path)
     if not missing:
@@ -172,7 +191,9 @@ def ensure_host_tools(
     apt_get = shutil.which("apt-get", path=path)
     is_root = os.geteuid() == 0
     if not (install and is_root and apt_get is not None):
-        raise UserError(_missing_tools_message(missing, packages, apt_get is not None, is_root))
+        raise UserError(
+            _missing_tools_message(missing, packages, apt_get is not None, is_root, what)
+        )
     log = log_file if log_file is not None else default_log_file()
     run_apt_get(apt_get, APT_UPDATE, log_file=log)
     run_apt_get(apt_get, (*APT_INSTALL, *packages), log_file=log)
@@ -184,15 +205,33 @@ def ensure_host_tools(
         )
 
 
+def ensure_build_tools(
+    *, install: bool, search_path: str | None = None, log_file: Path | None = None
+) -> None:
+    """What building a kernel tree needs (flex, bison, libelf.h, ...), checked before make
+    so a fresh machine fails in one line instead of deep in build.log."""
+    ensure_host_tools(
+        install=install,
+        search_path=search_path,
+        log_file=log_file,
+        table="build_tools",
+        what="kernel build tools",
+    )
+
+
 def _missing_tools_message(
-    missing: Sequence[MissingTool], packages: Sequence[str], has_apt: bool, is_root: bool
+    missing: Sequence[MissingTool],
+    packages: Sequence[str],
+    has_apt: bool,
+    is_root: bool,
+    what: str = "host tools",
 ) -> str:
     tools = ", ".join(entry.description for entry in missing)
     if not has_apt:
-        return f"missing host tools: {tools}; install them (Debian packages: {' '.join(packages)})"
+        return f"missing {what}: {tools}; install them (Debian packages: {' '.join(packages)})"
     sudo = "" if is_root else "sudo "
     command = " ".join(("apt-get", *APT_INSTALL, *packages))
-    return f"missing host tools: {tools}; fix: {sudo}{command}"
+    return f"missing {what}: {tools}; fix: {sudo}{command}"
 
 
 def default_log_file() -> Path:

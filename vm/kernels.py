@@ -1,8 +1,11 @@
 """Kernel acquisition: a kernel image the user names, or a Debian kernel package in a cache.
 
 A Debian package is unpacked with `dpkg -x` and kept in that layout, root/boot/vmlinuz-R
-and root/lib/modules/R: virtme-ng, given root/boot/vmlinuz-R, finds the modules itself and
-runs depmod over them. Which Debian kernels exist by name is data (kernel_sources.toml).
+and root/lib/modules/R (up to 6.x) or root/usr/lib/modules/R/{vmlinuz,config} (7.x): virtme-ng,
+given the image, finds the modules itself in either layout and runs depmod over them.
+Which Debian kernels exist by name is data (kernel_sources.toml);
+one from a suite the host's apt does not list is fetched through an apt configuration of that
+suite's own (vm/apt.py).
 """
 
 from __future__ import annotations
@@ -14,20 +17,19 @@ import shutil
 import struct
 import subprocess
 import tomllib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from vm.apt import Apt, AptSuite, apt_for, load_suites
 from vm.errors import InfraError, UserError
-from vm.host import APT_UPDATE, run_apt_get
 
 KERNEL_SOURCES_FILE = Path(__file__).with_name("kernel_sources.toml")
 DEBIAN_PREFIX = "debian:"
 # Written after a complete extraction: a tree without it is half done and is redone.
 STAMP_NAME = "extracted.json"
-# As root, apt-get download drops to the _apt user, which cannot write the cache dir.
-APT_SANDBOX_AS_ROOT = ("-o", "APT::Sandbox::User=root")
 DPKG_TIMEOUT_S = 600.0
 
 # The x86 boot protocol's setup header (Documentation/arch/x86/boot.rst): "HdrS" at 0x202,
@@ -58,6 +60,7 @@ class DebianSource:
     description: str
     metapackage: str  # `apt-cache depends` on it names today's image package
     package_regex: str  # image packages it may resolve to; the newest is the fallback
+    suite: AptSuite | None  # None: the host's apt; else apt configured for that suite alone
 
 
 def resolve_kernel(spec: str, *, cache_dir: Path) -> Kernel:
@@ -72,15 +75,34 @@ def resolve_kernel(spec: str, *, cache_dir: Path) -> Kernel:
     return kernel_from_image(Path(spec).expanduser())
 
 
-def debian_sources(path: Path = KERNEL_SOURCES_FILE) -> dict[str, DebianSource]:
+def load_kernel_sources(path: Path = KERNEL_SOURCES_FILE) -> dict[str, Any]:
     with path.open("rb") as stream:
-        data = tomllib.load(stream)
+        return tomllib.load(stream)
+
+
+def suite_of(entry: Mapping[str, Any], suites: Mapping[str, AptSuite]) -> AptSuite | None:
+    """The suite a kernel_sources.toml entry names, None for the host's apt."""
+    name = entry.get("suite")
+    if name is None:
+        return None
+    if name not in suites:
+        raise UserError(
+            f"{KERNEL_SOURCES_FILE.name} names suite {name!r}, which its [suites] table lacks "
+            f"(known: {', '.join(suites)})"
+        )
+    return suites[name]
+
+
+def debian_sources(path: Path = KERNEL_SOURCES_FILE) -> dict[str, DebianSource]:
+    data = load_kernel_sources(path)
+    suites = load_suites(data)
     return {
         name: DebianSource(
             name=name,
             description=entry["description"],
             metapackage=entry["metapackage"],
             package_regex=entry["package_regex"],
+            suite=suite_of(entry, suites),
         )
         for name, entry in data["debian"].items()
     }
@@ -107,6 +129,8 @@ def kernel_from_image(image: Path) -> Kernel:
 
 def _config_candidates(image: Path, release: str) -> list[Path]:
     candidates = [image.parent / f"config-{release}", image.parent / ".config"]
+    if _is_modules_dir_image(image, release):  # usr/lib/modules/R/vmlinuz beside its config
+        candidates.append(image.parent / "config")
     # A tree's own build: <tree>/arch/x86/boot/bzImage, its .config at the top.
     if image.parent.name == "boot" and image.parent.parent.parent.name == "arch":
         candidates.append(image.parents[3] / ".config")
@@ -114,11 +138,18 @@ def _config_candidates(image: Path, release: str) -> list[Path]:
 
 
 def _modules_dir(image: Path, release: str) -> Path | None:
-    """lib/modules/<release> of the root an image in <root>/boot belongs to."""
+    """lib/modules/<release> of the root an image in <root>/boot belongs to, or the folder
+    of an image in lib/modules/<release>."""
+    if _is_modules_dir_image(image, release):
+        return image.parent
     if image.parent.name != "boot":
         return None
     root = image.parent.parent
     return _first_dir([root / "lib/modules" / release, root / "usr/lib/modules" / release])
+
+
+def _is_modules_dir_image(image: Path, release: str) -> bool:
+    return image.parent.name == release and image.parent.parent.name == "modules"
 
 
 def _first_file(candidates: Sequence[Path]) -> Path | None:
@@ -198,14 +229,15 @@ def fetch_debian_kernel(source: DebianSource, *, cache_dir: Path) -> Kernel:
     debian_dir = cache_dir / "debian"
     debian_dir.mkdir(parents=True, exist_ok=True)
     log_file = debian_dir / "apt-get.log"
-    package = resolve_debian_package(source, log_file=log_file)
+    apt = apt_for(source.suite, cache_dir=cache_dir)
+    package = resolve_debian_package(source, log_file=log_file, apt=apt)
     package_dir = debian_dir / package
     package_dir.mkdir(exist_ok=True)
-    with _locked(package_dir / ".lock"):
+    with locked(package_dir / ".lock"):
         stamp = package_dir / STAMP_NAME
         # A stamp without its image means someone pruned the tree by hand: fetch again.
-        if not (stamp.is_file() and any((package_dir / "root/boot").glob("vmlinuz-*"))):
-            _download_and_extract(package, package_dir, log_file=log_file)
+        if not (stamp.is_file() and _images_in_tree(package_dir / "root")):
+            _download_and_extract(package, package_dir, log_file=log_file, apt=apt)
         version = json.loads(stamp.read_text())["version"]
     kernel = kernel_from_image(_image_in_tree(package_dir / "root", package))
     return Kernel(
@@ -217,26 +249,26 @@ def fetch_debian_kernel(source: DebianSource, *, cache_dir: Path) -> Kernel:
     )
 
 
-def resolve_debian_package(source: DebianSource, *, log_file: Path) -> str:
+def resolve_debian_package(source: DebianSource, *, log_file: Path, apt: Apt) -> str:
     """The image package `source` means today, refreshing apt's lists once if needed."""
-    package = _find_debian_package(source)
+    package = _find_debian_package(source, apt)
     if package is None:
-        run_apt_get("apt-get", APT_UPDATE, log_file=log_file)  # lists missing or stale
-        package = _find_debian_package(source)
+        apt.update(log_file=log_file)  # lists missing or stale
+        package = _find_debian_package(source, apt)
     if package is None:
         raise InfraError(
-            f"apt knows no package for {DEBIAN_PREFIX}{source.name}: neither "
+            f"{apt.label} knows no package for {DEBIAN_PREFIX}{source.name}: neither "
             f"{source.metapackage} nor one matching {source.package_regex}; check the apt sources"
         )
     return package
 
 
-def _find_debian_package(source: DebianSource) -> str | None:
-    return _metapackage_target(source) or _newest_matching_package(source)
+def _find_debian_package(source: DebianSource, apt: Apt) -> str | None:
+    return _metapackage_target(source, apt) or _newest_matching_package(source, apt)
 
 
-def _metapackage_target(source: DebianSource) -> str | None:
-    output = _apt_cache(["depends", source.metapackage])
+def _metapackage_target(source: DebianSource, apt: Apt) -> str | None:
+    output = apt.cache(["depends", source.metapackage])
     for line in output.splitlines():
         # "  Depends: linux-image-6.1.0-56-amd64"; "|Depends:" opens an or-group
         key, _, value = line.strip().lstrip("|").partition(":")
@@ -245,8 +277,8 @@ def _metapackage_target(source: DebianSource) -> str | None:
     return None
 
 
-def _newest_matching_package(source: DebianSource) -> str | None:
-    output = _apt_cache(["search", "--names-only", source.package_regex])
+def _newest_matching_package(source: DebianSource, apt: Apt) -> str | None:
+    output = apt.cache(["search", "--names-only", source.package_regex])
     names = [line.split(" - ", 1)[0].strip() for line in output.splitlines()]
     matching = [name for name in names if re.fullmatch(source.package_regex, name)]
     return max(matching, key=_numbers_in, default=None)
@@ -257,54 +289,73 @@ def _numbers_in(name: str) -> tuple[int, ...]:
     return tuple(int(number) for number in re.findall(r"\d+", name))
 
 
-def _apt_cache(arguments: Sequence[str]) -> str:
-    """apt-cache's output; empty when it knows nothing (it exits 100 for an unknown name)."""
-    try:
-        result = subprocess.run(
-            ["apt-cache", *arguments], capture_output=True, text=True, timeout=120, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise InfraError(f"apt-cache {' '.join(arguments)} failed: {error}") from None
-    return result.stdout if result.returncode == 0 else ""
-
-
-def _download_and_extract(package: str, package_dir: Path, *, log_file: Path) -> None:
+def _download_and_extract(package: str, package_dir: Path, *, log_file: Path, apt: Apt) -> None:
     root = package_dir / "root"
     (package_dir / STAMP_NAME).unlink(missing_ok=True)
     for stale in package_dir.glob("*.deb"):
         stale.unlink()
     shutil.rmtree(root, ignore_errors=True)
-    run_apt_get(
-        "apt-get",
-        ("-q", *APT_SANDBOX_AS_ROOT, "download", package),
-        log_file=log_file,
-        cwd=package_dir,
-    )
-    debs = sorted(package_dir.glob(f"{package}_*.deb"))
-    if len(debs) != 1:
-        raise InfraError(
-            f"apt-get download {package} left {len(debs)} matching .deb files in {package_dir}; "
-            f"see {log_file}"
-        )
-    deb = debs[0]
-    version = _run_dpkg(["dpkg-deb", "--field", str(deb), "Version"]).strip()
-    _run_dpkg(["dpkg", "-x", str(deb), str(root)])
+    parts = package_parts(package, apt)
+    debs = [download_deb(apt, name, package_dir, log_file=log_file) for name in (package, *parts)]
+    version = run_checked(["dpkg-deb", "--field", str(debs[0]), "Version"]).strip()
+    for deb in debs:
+        run_checked(["dpkg", "-x", str(deb), str(root)])
     _image_in_tree(root, package)  # an unusable package must not get a stamp
-    stamp_text = json.dumps({"package": package, "version": version}) + "\n"
+    stamp_text = json.dumps({"package": package, "version": version, "parts": parts}) + "\n"
     partial_stamp = package_dir / (STAMP_NAME + ".partial")
     partial_stamp.write_text(stamp_text)
     partial_stamp.rename(package_dir / STAMP_NAME)
-    deb.unlink()
+    for deb in debs:
+        deb.unlink()
+
+
+def package_parts(package: str, apt: Apt) -> list[str]:
+    """The packages that hold what `package` stands for: its Depends of the same ABI.
+
+    Up to 6.x, linux-image-<abi> holds boot/vmlinuz-<abi> and the modules and has none.
+    From 7.x (trixie-backports, sid), it is 2 kB of documentation that depends on
+    linux-base-<abi> (config, System.map), linux-binary-<abi> (the signed vmlinuz) and
+    linux-modules-<abi>; all of them go into the same root.
+    """
+    abi = package.removeprefix("linux-image-")
+    parts: list[str] = []
+    for line in apt.cache(["depends", package]).splitlines():
+        key, _, value = line.strip().lstrip("|").partition(":")
+        name = value.strip()
+        if key == "Depends" and name.endswith(f"-{abi}") and name not in (package, *parts):
+            parts.append(name)
+    return parts
+
+
+def download_deb(apt: Apt, package: str, into: Path, *, log_file: Path) -> Path:
+    """apt-get download `package` into `into`; the one .deb it left there."""
+    apt.download(package, into=into, log_file=log_file)
+    debs = sorted(into.glob(f"{package}_*.deb"))
+    if len(debs) != 1:
+        raise InfraError(
+            f"apt-get download {package} left {len(debs)} matching .deb files in {into}; "
+            f"see {log_file}"
+        )
+    return debs[0]
+
+
+def _images_in_tree(root: Path) -> list[Path]:
+    return sorted((root / "boot").glob("vmlinuz-*")) + sorted(
+        (root / "usr/lib/modules").glob("*/vmlinuz")
+    )
 
 
 def _image_in_tree(root: Path, package: str) -> Path:
-    images = sorted((root / "boot").glob("vmlinuz-*"))
+    images = _images_in_tree(root)
     if len(images) != 1:
-        raise InfraError(f"{package} holds {len(images)} boot/vmlinuz-* images, expected one")
+        raise InfraError(
+            f"{package} holds {len(images)} boot/vmlinuz-* or usr/lib/modules/*/vmlinuz images, "
+            "expected one"
+        )
     return images[0]
 
 
-def _run_dpkg(command: list[str]) -> str:
+def run_checked(command: list[str]) -> str:
     try:
         result = subprocess.run(
             command, capture_output=True, text=True, timeout=DPKG_TIMEOUT_S, check=False
@@ -318,7 +369,7 @@ def _run_dpkg(command: list[str]) -> str:
 
 
 @contextmanager
-def _locked(lock_file: Path) -> Iterator[None]:
+def locked(lock_file: Path) -> Iterator[None]:
     """One process at a time fills a package's cache entry (parallel tox envs share it)."""
     with lock_file.open("w") as stream:
         fcntl.flock(stream, fcntl.LOCK_EX)
