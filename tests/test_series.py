@@ -225,11 +225,11 @@ def test_tree_version(tree: Path) -> None:
 
 
 # The real linux-source-7.3 (see the README): applying the real mbox and port, no compile.
-REAL_TREE_GLOB = "debian-source/linux-source-7.3*/linux-source-7.3"
+REAL_TREE_GLOB = "debian-source/linux-source-7.3/*/linux-source-7.3"
 
 
 def test_the_real_series_applies_to_the_real_7_3(tmp_path: Path) -> None:
-    cache = Path.home() / ".cache/mempolicy-conformance/trees"
+    cache = Path.home() / ".cache/mempolicy-conformance/kernels"
     found = sorted(cache.glob(REAL_TREE_GLOB))
     if not found or not SHARED_MBOX.is_file():
         pytest.skip(f"no linux-source-7.3 under {cache} (fetch: --kernel debian-source:7.3)")

@@ -102,6 +102,10 @@ def _parser() -> argparse.ArgumentParser:
         nargs="*",
         help="after --: passed to pytest in the guest (-k EXPR, -m MARK, -x)",
     )
+    build = sub.add_parser(
+        "build", help="fetch or build the kernel (tree, series) and say where it is; no boot"
+    )
+    _add_guest_options(build)
     bench = sub.add_parser("bench", help="boot a kernel and time the placement probes")
     _add_guest_options(bench)
     bench.add_argument(
@@ -191,8 +195,9 @@ def apply_series_to(tree: Path, mbox: Path, progress: Progress) -> SeriesTree:
     check_tree(tree)
     series = read_series(mbox)
     port = find_port(series, tree_version(tree))
+    applying = len(port.patches) if port else len(series.patches)
     progress.phase(
-        f"series: {series.subject} ({len(series.patches)} patches)"
+        f"series: {series.subject}: {applying} of {series.total} patches"
         + (f", port {port.name}" if port else ", no port")
     )
     applied = prepare_series_tree(tree, series, port, cache_dir=CACHE_DIR / "series")
@@ -287,6 +292,12 @@ def command_run(args: argparse.Namespace) -> int:
     return 1 if bad or run.status != "ok" else 0
 
 
+def command_build(args: argparse.Namespace) -> int:
+    guest = prepare(args)
+    print(f"{guest.kernel.release}\t{guest.kernel.image}")
+    return 0
+
+
 def command_bench(args: argparse.Namespace) -> int:
     guest = prepare(args)
     run = boot(guest, args, label="-bench", pytest_args=args.bench_args, guest_options=["--bench"])
@@ -314,7 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        return command_bench(args) if args.command == "bench" else command_run(args)
+        commands = {"bench": command_bench, "build": command_build, "run": command_run}
+        return commands[args.command](args)
     except SuiteError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_status
