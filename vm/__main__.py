@@ -12,28 +12,17 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from fixtures.profile import ProfileError, load_profile
-from reports.document import DocumentError, ResultDocument, Verdict
-from reports.document import load as load_document
-from vm.build import DEFAULT_FRAGMENTS, TreeBuild, build_tree, check_tree
+from reports.document import Verdict
 from vm.errors import InfraError, SuiteError, UserError
-from vm.flakes import fold, repetitions
-from vm.host import choose_accel, ensure_build_tools, ensure_host_tools
-from vm.kconfig import check_kernel_config
-from vm.kernel_trees import fetch_debian_source, find_debian_source, is_debian_source
-from vm.kernels import Kernel, resolve_kernel
-from vm.progress import Progress
-from vm.runner import DEFAULT_TIMEOUT_S, REPO_ROOT, GuestRun, run_in_vm
-from vm.salvage import salvage
-from vm.series import SeriesTree, find_port, prepare_series_tree, read_series, tree_version
-from vm.topology import TopologyPreset, load_preset
+from vm.phases import boot, guest_document, prepare, safe_name
+from vm.request import RunRequest
+from vm.runner import DEFAULT_TIMEOUT_S, REPO_ROOT
+from vm.topology import load_preset
 
-CACHE_DIR = Path.home() / ".cache" / "mempolicy-conformance"
 RESULTS_DIR = REPO_ROOT / "reports" / "results"
-RUNS_DIR = REPO_ROOT / "reports" / "runs"
 
 
 def _add_guest_options(command: argparse.ArgumentParser) -> None:
@@ -121,133 +110,9 @@ def _profile_name(name: str) -> str:
         raise UserError(str(exc)) from None
 
 
-def _safe(text: str) -> str:
-    return "".join(c if c.isalnum() or c in ".-_" else "_" for c in text)
-
-
-@dataclass(frozen=True)
-class Guest:
-    """Everything checked and fetched before a boot."""
-
-    preset: TopologyPreset
-    kernel: Kernel
-    accel: str
-    progress: Progress
-    tree: TreeBuild | None  # when the kernel was built from a source tree
-    series: SeriesTree | None = None  # when a patch series was applied to that tree
-
-
-def kernel_from_tree(build: TreeBuild) -> Kernel:
-    return Kernel(
-        image=build.image,
-        release=build.release,
-        source=f"tree {build.tree} ({build.describe})",
-        config=build.build_dir / ".config",
-        modules_dir=None,
-    )
-
-
-def prepare(args: argparse.Namespace) -> Guest:
-    # Cheap checks first: a typo must not cost a kernel download.
-    preset = load_preset(args.topology)
-    progress = Progress()
-    tree = None
-    series = None
-    source_tree = None
-    if is_debian_source(args.kernel):
-        find_debian_source(args.kernel)  # a typo must not cost an apt-get install
-    elif args.series is not None and not Path(args.kernel).is_dir():
-        raise UserError("--series needs a kernel tree: --kernel PATH or debian-source:<name>")
-    if is_debian_source(args.kernel) or Path(args.kernel).is_dir():
-        # Before the download: a missing flex must not surface deep in build.log.
-        ensure_build_tools(install=not args.no_install)
-    if is_debian_source(args.kernel):
-        source_tree = fetch_debian_source(args.kernel, cache_dir=CACHE_DIR / "kernels")
-        progress.phase(f"source: {args.kernel} in {source_tree}")
-    elif Path(args.kernel).is_dir():
-        source_tree = Path(args.kernel)
-    if source_tree is not None:
-        fragments = (*DEFAULT_FRAGMENTS, *args.fragment)
-        if args.series is not None:
-            series = apply_series_to(source_tree, args.series, progress)
-            source_tree = series.tree
-            fragments += series.port.fragments if series.port else ()
-        tree = build_tree(
-            source_tree,
-            cache_dir=CACHE_DIR / "builds",
-            fragments=fragments,
-            progress=progress.phase,
-            tick=progress.tick,
-        )
-        kernel = kernel_from_tree(tree)
-    else:
-        kernel = resolve_kernel(args.kernel, cache_dir=CACHE_DIR / "kernels")
-    if kernel.config is not None:
-        check_kernel_config(kernel.config, kernel.release)
-    ensure_host_tools(install=not args.no_install)
-    accel = choose_accel()
-    # Phases are reported once they are done, so bad input still ends in a single line.
-    progress.phase(f"kernel: {kernel.release} ({kernel.source})")
-    return Guest(preset, kernel, accel, progress, tree, series)
-
-
-def apply_series_to(tree: Path, mbox: Path, progress: Progress) -> SeriesTree:
-    check_tree(tree)
-    series = read_series(mbox)
-    port = find_port(series, tree_version(tree))
-    applying = len(port.patches) if port else len(series.patches)
-    progress.phase(
-        f"series: {series.subject}: {applying} of {series.total} patches"
-        + (f", port {port.name}" if port else ", no port")
-    )
-    applied = prepare_series_tree(tree, series, port, cache_dir=CACHE_DIR / "series")
-    progress.phase(f"series: applied in {applied.tree}")
-    return applied
-
-
-def boot(
-    guest: Guest, args: argparse.Namespace, *, label: str, **options: Sequence[str]
-) -> GuestRun:
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    run_dir = RUNS_DIR / f"{stamp}-{_safe(guest.kernel.release)}-{guest.preset.name}{label}"
-    guest.progress.phase(f"guest: booting with topology {guest.preset.name} under {guest.accel}")
-    run = run_in_vm(
-        guest.kernel.image,
-        guest.preset,
-        run_dir,
-        accel=guest.accel,
-        append=[*guest.preset.guest_kernel_parameters(), *args.append],
-        timeout_s=args.timeout,
-        progress=guest.progress,
-        **options,
-    )
-    done = f"boot {run.boot_s:.0f} s, " if run.boot_s is not None else ""
-    guest.progress.phase(f"guest: {run.status}, {done}wall {run.wall_s:.0f} s")
-    if run.fatal:
-        raise UserError(run.fatal)
-    return run
-
-
-def guest_document(run: GuestRun, repeat: int) -> ResultDocument:
-    """The guest's result document (its repetitions folded), or what survives of it when
-    the guest died."""
-    try:
-        if run.result_file.exists():
-            return fold(repetitions(run.run_dir)) if repeat > 1 else load_document(run.result_file)
-        salvaged = salvage(run.run_dir, list(run.crashes))
-    except DocumentError as error:
-        raise InfraError(f"the guest wrote a broken result: {error}") from None
-    if salvaged is None:
-        raise InfraError(
-            f"{run.status}: the guest left no result (not even its start); "
-            f"console log: {run.console_log}"
-        )
-    return salvaged
-
-
-def command_run(args: argparse.Namespace) -> int:
-    profile = _profile_name(args.profile or load_preset(args.topology).default_profile)
-    guest = prepare(args)
+def command_run(request: RunRequest) -> int:
+    profile = _profile_name(request.profile or load_preset(request.topology).default_profile)
+    guest = prepare(request)
     kernel, preset = guest.kernel, guest.preset
     started = time.time()
     pytest_args = [
@@ -255,15 +120,14 @@ def command_run(args: argparse.Namespace) -> int:
         f"--kernel-source={kernel.source}",
         f"--profile={profile}",
         *preset.pytest_options(),
-        *args.pytest_args,
+        *request.guest_args,
     ]
-    run = boot(
-        guest, args, label="", pytest_args=pytest_args, guest_options=["--repeat", str(args.repeat)]
-    )
-    guest_result = guest_document(run, args.repeat)
-    if args.repeat > 1 and run.result_file.exists():
+    repeat = ["--repeat", str(request.repeat)]
+    run = boot(guest, request, label="", pytest_args=pytest_args, guest_options=repeat)
+    guest_result = guest_document(run, request.repeat)
+    if request.repeat > 1 and run.result_file.exists():
         flaky = guest_result.run["flaky_cases"]
-        guest.progress.phase(f"repeat: {args.repeat} runs, {len(flaky)} flaky case(s)")
+        guest.progress.phase(f"repeat: {request.repeat} runs, {len(flaky)} flaky case(s)")
 
     from reports.results import load
     from reports.table import markdown_report
@@ -279,8 +143,9 @@ def command_run(args: argparse.Namespace) -> int:
             "rebuilt": guest.tree.rebuilt,
             "series": guest.series.record() if guest.series else None,
         }
-    args.results.mkdir(parents=True, exist_ok=True)
-    result_file = args.results / f"{_safe(kernel.release)}--{preset.name}--{profile}.json"
+    results = request.results or RESULTS_DIR
+    results.mkdir(parents=True, exist_ok=True)
+    result_file = results / f"{safe_name(kernel.release)}--{preset.name}--{profile}.json"
     text = document.to_json()
     result_file.write_text(text)
     run.result_file.write_text(text)
@@ -292,15 +157,16 @@ def command_run(args: argparse.Namespace) -> int:
     return 1 if bad or run.status != "ok" else 0
 
 
-def command_build(args: argparse.Namespace) -> int:
-    guest = prepare(args)
+def command_build(request: RunRequest) -> int:
+    guest = prepare(request)
     print(f"{guest.kernel.release}\t{guest.kernel.image}")
     return 0
 
 
-def command_bench(args: argparse.Namespace) -> int:
-    guest = prepare(args)
-    run = boot(guest, args, label="-bench", pytest_args=args.bench_args, guest_options=["--bench"])
+def command_bench(request: RunRequest) -> int:
+    guest = prepare(request)
+    bench_args = list(request.guest_args)
+    run = boot(guest, request, label="-bench", pytest_args=bench_args, guest_options=["--bench"])
     figures = run.run_dir / "bench.json"
     if not figures.exists():
         raise InfraError(f"{run.status}: the guest wrote no bench.json; console: {run.console_log}")
@@ -326,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         commands = {"bench": command_bench, "build": command_build, "run": command_run}
-        return commands[args.command](args)
+        return commands[args.command](RunRequest.from_args(args))
     except SuiteError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_status
