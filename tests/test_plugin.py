@@ -12,7 +12,7 @@ pytest_plugins = ["pytester"]
 CASES = """
 import time
 import pytest
-from fixtures.plugin import unsupported
+from fixtures.plugin.verdicts import unsupported
 
 class Case:
     def __init__(self, name): self.id = name

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.abi.uapi import Mode
 from fixtures.oracle.placement import ExactPages, Policy, Within
 from fixtures.oracle.private import (
     STOCK,
@@ -17,10 +18,9 @@ from fixtures.oracle.private import (
     no_pressure_placement,
     page_cache_placement,
 )
-from fixtures.private import discover_private
-from fixtures.profile import ProfileError, load_profile
-from fixtures.topology import discover
-from fixtures.uapi import Mode
+from fixtures.profiles import ProfileError, load_profile
+from fixtures.system.private import discover_private
+from fixtures.system.topology import discover
 
 SYSFS = Path(__file__).parent / "data" / "sysfs"
 PROFILES = ("private-rfc-v4", "private-v5", "private-features", "cpuset-fence")

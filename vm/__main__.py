@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from fixtures.profile import ProfileError, load_profile
+from fixtures.profiles import ProfileError, load_profile
 from reports.document import DocumentError, ResultDocument, Verdict
 from reports.document import load as load_document
 from vm.build import DEFAULT_FRAGMENTS, TreeBuild, build_tree
@@ -95,7 +95,9 @@ def _parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="boot a kernel and time the placement probes")
     _add_guest_options(bench)
     bench.add_argument(
-        "bench_args", nargs="*", help="after --: passed to fixtures.bench_probe (--mib, --repeat)"
+        "bench_args",
+        nargs="*",
+        help="after --: passed to fixtures.system.bench_probe (--mib, --repeat)",
     )
     return parser
 
