@@ -156,3 +156,28 @@ def test_leak_expectations_per_provider() -> None:
     assert control.violations({"anon": 0, "slab": 99})  # only the workload's own counters
     assert control.violations({"anon": 12}) == []
     assert "detector" in control.to_json()["constraint"]  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_private_profiles_inherit_mainlines_gates_and_tolerances(name: str) -> None:
+    profile, mainline = load_profile(name), load_profile("mainline")
+    assert profile.features == mainline.features
+    assert profile.tolerances == mainline.tolerances
+    assert profile.unsupported_reason("MPOL_WEIGHTED_INTERLEAVE", "6.1.0") is not None
+
+
+def test_extends_lays_a_profile_over_its_base(tmp_path: Path) -> None:
+    mine = tmp_path / "mine.toml"
+    mine.write_text(
+        'name = "mine"\nextends = "mainline"\n[features]\nMPOL_PREFERRED_MANY = "6.0"\n'
+        "[tolerances]\ntask_interleave_pages = 9\n"
+    )
+    profile = load_profile(str(mine))
+    assert profile.features["MPOL_PREFERRED_MANY"] == "6.0"
+    assert profile.features["MPOL_WEIGHTED_INTERLEAVE"] == "6.9"
+    assert profile.tolerance("task_interleave_pages") == 9
+    assert profile.private.profile == "mine"
+    loop = tmp_path / "loop.toml"
+    loop.write_text(f'name = "loop"\nextends = "{loop}"\n')
+    with pytest.raises(ProfileError, match="loop"):
+        load_profile(str(loop))
