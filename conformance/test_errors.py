@@ -11,12 +11,12 @@ feature a cause needs reports it `unsupported`.
 
 import pytest
 
-from fixtures.checks import check_errno
-from fixtures.child import run_in_child
-from fixtures.error_workloads import kernel_thread_pid, run_workload
 from fixtures.oracle.errors import ErrorCase, Need, error_cases, expected_errno, unsupported_reason
-from fixtures.plugin import CaseRecord, unsupported
-from fixtures.profile import Profile
+from fixtures.plugin.checks import check_errno
+from fixtures.plugin.verdicts import CaseRecord, unsupported
+from fixtures.profiles import Profile
+from fixtures.system.child import run_in_child
+from fixtures.workloads.errors import kernel_thread_pid, run_workload
 
 MATRIX = {"error_case": error_cases}
 

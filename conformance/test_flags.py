@@ -19,11 +19,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from fixtures.checks import HarnessError, anon_run, observed_outcome, policy_features, require
-from fixtures.child import run_in_child
-from fixtures.knobs import CpusetCgroup, CpusetCgroups, KnobUnavailable
+from fixtures.knobs.base import CpusetCgroup, CpusetCgroups, KnobUnavailable
 from fixtures.matrix import FlagCase, RebindCase, TooFewNodes, flag_cases, rebind_cases
-from fixtures.mode_workloads import RebindRun, mems_allowed, rebind_run
 from fixtures.oracle.modes import (
     PolicyState,
     create_state,
@@ -32,11 +29,20 @@ from fixtures.oracle.modes import (
     state_readback,
 )
 from fixtures.oracle.placement import Expectation, Readback
-from fixtures.plugin import CaseRecord
-from fixtures.probe import Placement
-from fixtures.profile import Profile
-from fixtures.topology import Topology
-from fixtures.workloads import DEFAULT_PAGES
+from fixtures.plugin.checks import (
+    HarnessError,
+    anon_run,
+    observed_outcome,
+    policy_features,
+    require,
+)
+from fixtures.plugin.verdicts import CaseRecord
+from fixtures.profiles import Profile
+from fixtures.system.child import run_in_child
+from fixtures.system.probe import Placement
+from fixtures.system.topology import Topology
+from fixtures.workloads.modes import RebindRun, mems_allowed, rebind_run
+from fixtures.workloads.placement import DEFAULT_PAGES
 
 MATRIX = {"flag_case": flag_cases, "rebind_case": rebind_cases}
 

@@ -1,7 +1,7 @@
 """Leaks: nobody else's allocations reach the private node, and the consumer's stay there.
 
 DESIGN §5 invariant 1, case by case: unrelated tasks allocate while the normal nodes are
-under pressure (where leaks show), and the leak monitor (fixtures/leaks.py) compares
+under pressure (where leaks show), and the leak monitor (fixtures/private/leaks.py) compares
 per-node counters before and after, minus the noise floor measured on the idle system in
 this boot. Each result records the direction (leak-in: others' pages on the private node;
 leak-out: the consumer's pages elsewhere), pages per counter, and the pressure reached.
@@ -24,9 +24,16 @@ from typing import Any
 
 import pytest
 
-from fixtures.checks import require_private_node
-from fixtures.held import Held
-from fixtures.leak_setup import (
+from fixtures.abi.syscalls import move_pages
+from fixtures.abi.uapi import Mode
+from fixtures.oracle import ExactPages
+from fixtures.oracle import private as private_oracle
+from fixtures.oracle.private import LeakExpectation, PrivateRules
+from fixtures.plugin.checks import require_private_node
+from fixtures.plugin.verdicts import CaseRecord, unsupported
+from fixtures.private.leaks import NoiseFloor, leak_in, leak_out, measure_noise_floor, snapshot
+from fixtures.private.providers import PrivateNode
+from fixtures.private.setup import (
     Knobs,
     drop_file_cache,
     ksm_running,
@@ -34,7 +41,12 @@ from fixtures.leak_setup import (
     scratch_fixture,
     sparse_file,
 )
-from fixtures.leak_workloads import (
+from fixtures.profiles import Profile
+from fixtures.system.held import Held
+from fixtures.system.memory import PAGE_SIZE
+from fixtures.system.private import candidate_nodes
+from fixtures.system.topology import Topology
+from fixtures.workloads.leaks import (
     CHUNK_PAGES,
     Filler,
     bound_region,
@@ -48,18 +60,6 @@ from fixtures.leak_workloads import (
     task_policy_faults,
     thp_collapse,
 )
-from fixtures.leaks import NoiseFloor, leak_in, leak_out, measure_noise_floor, snapshot
-from fixtures.memory import PAGE_SIZE
-from fixtures.oracle import ExactPages
-from fixtures.oracle import private as private_oracle
-from fixtures.oracle.private import LeakExpectation, PrivateRules
-from fixtures.plugin import CaseRecord, unsupported
-from fixtures.private import candidate_nodes
-from fixtures.profile import Profile
-from fixtures.providers import PrivateNode
-from fixtures.syscalls import move_pages
-from fixtures.topology import Topology
-from fixtures.uapi import Mode
 
 OVERSHOOT_PAGES = 8192  # pressure workloads go this far past "full" (32 MiB)
 PAGE_CACHE_EXTRA_PAGES = 16384  # the file is larger than the normal nodes' room by 64 MiB

@@ -22,10 +22,31 @@ from collections.abc import Callable
 import pytest
 
 from fixtures import oracle
-from fixtures.checks import observed_outcome
-from fixtures.child import run_in_child
-from fixtures.judging import Judgement, judge, placement_of, readback_of
-from fixtures.lifecycle_workloads import (
+from fixtures.matrix import (
+    LifecycleCase,
+    PolicyPairCase,
+    TopologyTooSmall,
+    lifecycle_cases,
+    or_skip,
+    policy_pair_cases,
+)
+from fixtures.oracle.lifecycle import (
+    Part,
+    inherited_task_placement,
+    inherited_vma_placement,
+    split_placement,
+    untouched_local,
+    vm_pgoff_after_mremap,
+)
+from fixtures.oracle.placement import Expectation, Readback
+from fixtures.plugin.checks import observed_outcome
+from fixtures.plugin.judging import Judgement, judge, placement_of, readback_of
+from fixtures.plugin.verdicts import CaseRecord
+from fixtures.profiles import Profile
+from fixtures.system.child import run_in_child
+from fixtures.system.memory import PAGE_SHIFT
+from fixtures.system.topology import Topology
+from fixtures.workloads.lifecycle import (
     SplitRun,
     execve_with_task_policy,
     fork_cow_copies,
@@ -36,28 +57,7 @@ from fixtures.lifecycle_workloads import (
     mremap_region,
     threads_with_own_policies,
 )
-from fixtures.matrix import (
-    LifecycleCase,
-    PolicyPairCase,
-    TopologyTooSmall,
-    lifecycle_cases,
-    or_skip,
-    policy_pair_cases,
-)
-from fixtures.memory import PAGE_SHIFT
-from fixtures.oracle.lifecycle import (
-    Part,
-    inherited_task_placement,
-    inherited_vma_placement,
-    split_placement,
-    untouched_local,
-    vm_pgoff_after_mremap,
-)
-from fixtures.oracle.placement import Expectation, Readback
-from fixtures.plugin import CaseRecord
-from fixtures.profile import Profile
-from fixtures.topology import Topology
-from fixtures.workloads import DEFAULT_PAGES, PlacementRun
+from fixtures.workloads.placement import DEFAULT_PAGES, PlacementRun
 
 NEEDS_TWO = "needs two memory nodes: an interleave or a pair of policies needs two"
 

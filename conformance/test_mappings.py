@@ -18,19 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.checks import observed_outcome
-from fixtures.child import run_in_child
-from fixtures.knobs_hugetlb import HugetlbPool, hugetlb_unavailable_reason
-from fixtures.knobs_sysctl import Sysctl
-from fixtures.mappings import (
-    HUGETLB_PAGES,
-    MappingRun,
-    MappingUnavailable,
-    ext4_image,
-    run_mapping,
-    thp_disabled_reason,
-    thp_missing_reason,
-)
+from fixtures.knobs.hugetlb import HugetlbPool, hugetlb_unavailable_reason
+from fixtures.knobs.sysctl import Sysctl
 from fixtures.matrix import (
     MappingCase,
     file_mapping_cases,
@@ -39,9 +28,20 @@ from fixtures.matrix import (
     thp_mapping_cases,
 )
 from fixtures.oracle.mappings import KINDS, MappingExpectation, mapping_placement
-from fixtures.plugin import CaseRecord, unsupported
-from fixtures.profile import Profile
-from fixtures.topology import Topology
+from fixtures.plugin.checks import observed_outcome
+from fixtures.plugin.verdicts import CaseRecord, unsupported
+from fixtures.profiles import Profile
+from fixtures.system.child import run_in_child
+from fixtures.system.topology import Topology
+from fixtures.workloads.mappings import (
+    HUGETLB_PAGES,
+    MappingRun,
+    MappingUnavailable,
+    ext4_image,
+    run_mapping,
+    thp_disabled_reason,
+    thp_missing_reason,
+)
 
 MATRIX = {
     "shmem_case": shmem_mapping_cases,

@@ -19,9 +19,7 @@ from __future__ import annotations
 import pytest
 
 from fixtures import oracle
-from fixtures.checks import observed_outcome, policy_features, require
-from fixtures.child import run_in_child
-from fixtures.judging import Judgement, judge, placement_of, readback_of, value_of
+from fixtures.abi.uapi import MbindFlag, MoveFlag
 from fixtures.matrix import (
     MbindMoveCase,
     MigratePagesCase,
@@ -32,7 +30,21 @@ from fixtures.matrix import (
     move_pages_cases,
     or_skip,
 )
-from fixtures.migration_workloads import (
+from fixtures.oracle.migration import (
+    PageKind,
+    after_mbind_move,
+    after_migrate_pages,
+    move_pages_outcome,
+    status_counts,
+)
+from fixtures.oracle.placement import ExactPages
+from fixtures.plugin.checks import observed_outcome, policy_features, require
+from fixtures.plugin.judging import Judgement, judge, placement_of, readback_of, value_of
+from fixtures.plugin.verdicts import CaseRecord
+from fixtures.profiles import Profile
+from fixtures.system.child import run_in_child
+from fixtures.system.topology import Topology
+from fixtures.workloads.migration import (
     STATUS_UNTOUCHED,
     CallResult,
     mbind_move,
@@ -42,18 +54,6 @@ from fixtures.migration_workloads import (
     move_partner_pages,
     targets_for,
 )
-from fixtures.oracle.migration import (
-    PageKind,
-    after_mbind_move,
-    after_migrate_pages,
-    move_pages_outcome,
-    status_counts,
-)
-from fixtures.oracle.placement import ExactPages
-from fixtures.plugin import CaseRecord
-from fixtures.profile import Profile
-from fixtures.topology import Topology
-from fixtures.uapi import MbindFlag, MoveFlag
 
 NEEDS_TWO = "needs two memory nodes: there is nowhere to move pages to"
 

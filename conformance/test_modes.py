@@ -18,16 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from fixtures.checks import (
-    check_anon_placement,
-    check_anon_readback,
-    check_placement,
-    observed_outcome,
-    policy_features,
-    require,
-)
-from fixtures.child import run_in_child
-from fixtures.knobs import InterleaveWeights, KnobUnavailable
+from fixtures.knobs.base import InterleaveWeights, KnobUnavailable
 from fixtures.matrix import (
     ModeCase,
     TooFewNodes,
@@ -36,12 +27,21 @@ from fixtures.matrix import (
     preferred_many_readback_cases,
     weighted_interleave_cases,
 )
-from fixtures.mode_workloads import home_node_run
 from fixtures.oracle.modes import home_node_placement
-from fixtures.plugin import CaseRecord
-from fixtures.profile import Profile
-from fixtures.topology import Topology
-from fixtures.workloads import DEFAULT_PAGES
+from fixtures.plugin.checks import (
+    check_anon_placement,
+    check_anon_readback,
+    check_placement,
+    observed_outcome,
+    policy_features,
+    require,
+)
+from fixtures.plugin.verdicts import CaseRecord
+from fixtures.profiles import Profile
+from fixtures.system.child import run_in_child
+from fixtures.system.topology import Topology
+from fixtures.workloads.modes import home_node_run
+from fixtures.workloads.placement import DEFAULT_PAGES
 
 MATRIX = {
     "pm_case": preferred_many_cases,

@@ -4,12 +4,12 @@ Every case runs in a forked child pinned to one CPU: `mbind-*` cases give a priv
 anonymous VMA the policy, `set_mempolicy-*` cases give it to the task.
 """
 
-from fixtures.checks import check_anon_placement
 from fixtures.matrix import PlacementCase, placement_cases
-from fixtures.plugin import CaseRecord
-from fixtures.profile import Profile
-from fixtures.topology import Topology
-from fixtures.workloads import DEFAULT_PAGES
+from fixtures.plugin.checks import check_anon_placement
+from fixtures.plugin.verdicts import CaseRecord
+from fixtures.profiles import Profile
+from fixtures.system.topology import Topology
+from fixtures.workloads.placement import DEFAULT_PAGES
 
 MATRIX = {"placement_case": placement_cases}
 

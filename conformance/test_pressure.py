@@ -26,12 +26,18 @@ from collections.abc import Iterator
 
 import pytest
 
-from fixtures.checks import HarnessError, observed_outcome, policy_features, require
-from fixtures.child import ChildOutcome, run_in_child
-from fixtures.knobs import oom_score_adj
+from fixtures.abi.uapi import Mode
+from fixtures.knobs.base import oom_score_adj
 from fixtures.matrix import PressureCase, TooFewNodes, pressure_cases
-from fixtures.memory import PAGE_SIZE
-from fixtures.mode_workloads import (
+from fixtures.oracle.modes import bind_full, pressure_spill
+from fixtures.plugin.checks import HarnessError, observed_outcome, policy_features, require
+from fixtures.plugin.verdicts import CaseRecord
+from fixtures.profiles import Profile
+from fixtures.system.child import ChildOutcome, run_in_child
+from fixtures.system.memory import PAGE_SIZE
+from fixtures.system.probe import counts_of
+from fixtures.system.topology import Topology
+from fixtures.workloads.modes import (
     Fill,
     NodeHogs,
     PressureRun,
@@ -39,12 +45,6 @@ from fixtures.mode_workloads import (
     node_room,
     pressure_run,
 )
-from fixtures.oracle.modes import bind_full, pressure_spill
-from fixtures.plugin import CaseRecord
-from fixtures.probe import counts_of
-from fixtures.profile import Profile
-from fixtures.topology import Topology
-from fixtures.uapi import Mode
 
 MATRIX = {"pressure_case": pressure_cases}
 

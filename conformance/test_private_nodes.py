@@ -5,7 +5,7 @@ on the private node, every page (no leak-out). Item 4's open questions (set_memp
 naming the node, masks that mix it with normal nodes, migration onto it, the node full
 under BIND, page cache under a policy naming it) are answered by the profile's [private]
 table, read by fixtures/oracle/private.py. The node comes from the provider the topology
-preset names (fixtures/providers.py): under `kernel` on a kernel without the series every
+preset names (fixtures/private/providers.py): under `kernel` on a kernel without the series every
 case is `unsupported`; under `cpuset-fence` the cases run as the consumer; under
 `unprotected` they check what a stock kernel does with a plain CPU-less node.
 """
@@ -18,23 +18,27 @@ from pathlib import Path
 import pytest
 
 from fixtures import oracle
-from fixtures.checks import (
+from fixtures.abi.uapi import Mode
+from fixtures.matrix.common import first_cpu, from_first_cpu
+from fixtures.oracle import private as private_oracle
+from fixtures.oracle.private import PrivateRules, Refused
+from fixtures.plugin.checks import (
     check_readback,
     observed_outcome,
     policy_features,
     require,
     require_private_node,
 )
-from fixtures.child import run_in_child
-from fixtures.leak_setup import scratch_fixture
-from fixtures.leaks import leak_out
-from fixtures.matrix.common import first_cpu, from_first_cpu
-from fixtures.memory import PAGE_SIZE
-from fixtures.oracle import private as private_oracle
-from fixtures.oracle.private import PrivateRules, Refused
-from fixtures.plugin import CaseRecord
-from fixtures.private import candidate_nodes
-from fixtures.private_workloads import (
+from fixtures.plugin.verdicts import CaseRecord
+from fixtures.private.leaks import leak_out
+from fixtures.private.providers import PrivateNode, user_tasks
+from fixtures.private.setup import scratch_fixture
+from fixtures.profiles import Profile
+from fixtures.system.child import run_in_child
+from fixtures.system.memory import PAGE_SIZE
+from fixtures.system.private import candidate_nodes
+from fixtures.system.topology import Topology
+from fixtures.workloads.private import (
     ExplicitRun,
     bind_beyond_node,
     mbind_then_fault,
@@ -42,10 +46,6 @@ from fixtures.private_workloads import (
     page_cache_under_bind,
     task_policy_then_fault,
 )
-from fixtures.profile import Profile
-from fixtures.providers import PrivateNode, user_tasks
-from fixtures.topology import Topology
-from fixtures.uapi import Mode
 
 PAGES = 255  # odd: an interleave that starts on the wrong node shows in the counts
 BEYOND_PAGES = 8192  # BIND to the node with this many pages more than it has (32 MiB)

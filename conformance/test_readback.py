@@ -4,10 +4,10 @@
 policy with flags 0.
 """
 
-from fixtures.checks import check_anon_readback
 from fixtures.matrix import PlacementCase, placement_cases
-from fixtures.plugin import CaseRecord
-from fixtures.profile import Profile
+from fixtures.plugin.checks import check_anon_readback
+from fixtures.plugin.verdicts import CaseRecord
+from fixtures.profiles import Profile
 
 PAGES = 1  # readback needs a VMA, not a placement
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.child import ChildFailed, run_in_child
+from fixtures.system.child import ChildFailed, run_in_child
 
 
 def test_value_travels_back() -> None:

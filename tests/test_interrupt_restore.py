@@ -25,9 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.knobs import WEIGHTS_DIR, InterleaveWeights, _cgroup2_mounts
-from fixtures.knobs_hugetlb import hugetlb_unavailable_reason, pool_dir
-from fixtures.knobs_sysctl import PROC_SYS
+from fixtures.knobs.base import WEIGHTS_DIR, InterleaveWeights, _cgroup2_mounts
+from fixtures.knobs.hugetlb import hugetlb_unavailable_reason, pool_dir
+from fixtures.knobs.sysctl import PROC_SYS
 from tests.helpers import default_signals
 from vm.runner import REPO_ROOT
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from fixtures.kmsg import KernelLogWatcher
+from fixtures.system.kmsg import KernelLogWatcher
 
 OLD = "4,100,1000,-;WARNING: CPU: 0 PID: 1 at mm/old.c:1 before_the_watcher+0x0/0x10\n"
 NEW = (

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.knobs import InterleaveWeights, KnobUnavailable
-from fixtures.knobs_hugetlb import HugetlbPool, hugetlb_unavailable_reason, pool_dir
-from fixtures.knobs_sysctl import Sysctl
+from fixtures.knobs.base import InterleaveWeights, KnobUnavailable
+from fixtures.knobs.hugetlb import HugetlbPool, hugetlb_unavailable_reason, pool_dir
+from fixtures.knobs.sysctl import Sysctl
 
 
 def fake_sysfs(root: Path, sizes: dict[int, int]) -> Path:

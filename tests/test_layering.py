@@ -93,21 +93,22 @@ def test_the_suite_keeps_its_dependency_rule() -> None:
     ("path", "line", "reason"),
     [
         ("reports/table.py", "from vm.errors import UserError", "reports depends on nothing"),
-        ("reports/gate.py", "import fixtures.topology", "reports depends on nothing"),
+        ("reports/gate.py", "import fixtures.system.topology", "reports depends on nothing"),
         ("reports/document.py", "from reports.errors import UserError", "standard library"),
         ("reports/document.py", "import tabulate", "standard library"),
-        ("fixtures/kmsg.py", "from vm.console import findings", "guest library"),
+        ("fixtures/system/kmsg.py", "from vm.console import findings", "guest library"),
         ("conformance/test_x.py", "from vm import topology", "guest library"),
         ("vm/runner.py", "from fixtures.plugin import CaseRecord", "pytest plugins"),
         ("vm/annotate.py", "from fixtures import plugin", "pytest plugins"),
         ("vm/salvage.py", "from conformance.test_placement import MATRIX", "the matrix"),
-        ("fixtures/probe.py", "from tests.helpers import fake", "its own tests"),
+        ("fixtures/system/probe.py", "from tests.helpers import fake", "its own tests"),
         ("reports/html.py", "from . import results\nfrom ..vm import errors", "nothing of"),
     ],
 )
 def test_a_breach_is_found(tmp_path: Path, path: str, line: str, reason: str) -> None:
     for top in SUITE:
         (tmp_path / top).mkdir()
+    (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / path).write_text(line + "\n")
     found = breaches(tmp_path)
     assert len(found) == 1 and reason in found[0], found
@@ -118,14 +119,15 @@ def test_a_breach_is_found(tmp_path: Path, path: str, line: str, reason: str) ->
     [
         ("reports/gate.py", "from reports.results import load"),
         ("reports/document.py", "import gzip\nfrom typing import TextIO"),
-        ("fixtures/plugin.py", "from reports.document import KtapStream"),
-        ("vm/guest_main.py", "from fixtures import bench_probe"),
-        ("vm/__main__.py", "from fixtures.profile import load_profile"),
-        ("vm/console.py", "from fixtures.kmsg import findings"),
+        ("fixtures/plugin/__init__.py", "from reports.document import KtapStream"),
+        ("vm/guest_main.py", "from fixtures.system import bench_probe"),
+        ("vm/__main__.py", "from fixtures.profiles import load_profile"),
+        ("vm/console.py", "from fixtures.system.kmsg import findings"),
     ],
 )
 def test_what_the_rule_allows(tmp_path: Path, path: str, line: str) -> None:
     for top in SUITE:
         (tmp_path / top).mkdir()
+    (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / path).write_text(line + "\n")
     assert breaches(tmp_path) == []

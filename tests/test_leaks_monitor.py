@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.leaks import (
+from fixtures.private.leaks import (
     NodeSample,
     Snapshot,
     counter_delta,

@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
-from fixtures.held import Held
-from fixtures.leak_setup import Knobs, sparse_file
-from fixtures.leak_workloads import (
+from fixtures.abi.uapi import Mode
+from fixtures.private.setup import Knobs, sparse_file
+from fixtures.system.held import Held
+from fixtures.system.memory import PAGE_SIZE
+from fixtures.workloads.leaks import (
     Filler,
     bound_region,
     fill,
@@ -22,8 +24,6 @@ from fixtures.leak_workloads import (
     task_policy_faults,
     thp_collapse,
 )
-from fixtures.memory import PAGE_SIZE
-from fixtures.uapi import Mode
 
 
 def test_held_child_keeps_its_memory_until_released(tmp_path: Path) -> None:

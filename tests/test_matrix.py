@@ -4,7 +4,7 @@ from pathlib import Path
 
 from fixtures.matrix import placement_cases
 from fixtures.oracle.placement import nearest_in
-from fixtures.topology import discover
+from fixtures.system.topology import discover
 
 TOPOLOGY = discover(Path(__file__).parent / "data" / "sysfs" / "qemu-3mem-1memoryless")
 

@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 
 from fixtures import oracle
+from fixtures.abi.uapi import Mode, ModeFlag
 from fixtures.oracle import ExactPages, Policy, Within
-from fixtures.profile import load_profile
-from fixtures.topology import discover
-from fixtures.uapi import Mode, ModeFlag
+from fixtures.profiles import load_profile
+from fixtures.system.topology import discover
 
 TOPOLOGY = discover(Path(__file__).parent / "data" / "sysfs" / "qemu-3mem-1memoryless")
 MAINLINE = load_profile("mainline")

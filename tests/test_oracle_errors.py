@@ -5,9 +5,6 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.checks import HarnessError, check_errno
-from fixtures.child import ChildOutcome
-from fixtures.error_workloads import WORKLOADS, ErrnoRun, MaskArgs, kernel_thread_pid
 from fixtures.oracle.errors import (
     CALLS,
     CAUSES,
@@ -21,9 +18,12 @@ from fixtures.oracle.errors import (
     expected_errno,
     unsupported_reason,
 )
-from fixtures.plugin import CaseRecord
-from fixtures.profile import load_profile
-from fixtures.topology import discover
+from fixtures.plugin.checks import HarnessError, check_errno
+from fixtures.plugin.verdicts import CaseRecord
+from fixtures.profiles import load_profile
+from fixtures.system.child import ChildOutcome
+from fixtures.system.topology import discover
+from fixtures.workloads.errors import WORKLOADS, ErrnoRun, MaskArgs, kernel_thread_pid
 
 SYSFS = Path(__file__).parent / "data" / "sysfs"
 MEMORYLESS = discover(SYSFS / "qemu-3mem-1memoryless")  # memory 0,1,3; node 2 memoryless

@@ -7,7 +7,25 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.mappings import (
+from fixtures.abi.uapi import Mode
+from fixtures.matrix import (
+    file_mapping_cases,
+    hugetlb_mapping_cases,
+    shmem_mapping_cases,
+    thp_mapping_cases,
+)
+from fixtures.oracle import ExactPages, Policy, Readback, Within
+from fixtures.oracle.mappings import (
+    KINDS,
+    Geometry,
+    MappingExpectation,
+    interleave_first_index,
+    mapping_placement,
+)
+from fixtures.profiles import load_profile
+from fixtures.system.memory import PAGE_SIZE
+from fixtures.system.topology import discover
+from fixtures.workloads.mappings import (
     HUGE_SIZE,
     file_region,
     maps_entry,
@@ -19,24 +37,6 @@ from fixtures.mappings import (
     thp_missing_reason,
     thp_region,
 )
-from fixtures.matrix import (
-    file_mapping_cases,
-    hugetlb_mapping_cases,
-    shmem_mapping_cases,
-    thp_mapping_cases,
-)
-from fixtures.memory import PAGE_SIZE
-from fixtures.oracle import ExactPages, Policy, Readback, Within
-from fixtures.oracle.mappings import (
-    KINDS,
-    Geometry,
-    MappingExpectation,
-    interleave_first_index,
-    mapping_placement,
-)
-from fixtures.profile import load_profile
-from fixtures.topology import discover
-from fixtures.uapi import Mode
 
 # Nodes 0 and 1 have a CPU and memory, node 2 a CPU only, node 3 memory only.
 TOPOLOGY = discover(Path(__file__).parent / "data" / "sysfs" / "qemu-3mem-1memoryless")

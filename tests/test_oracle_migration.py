@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.abi.uapi import Mode
 from fixtures.matrix import (
     TopologyTooSmall,
     lifecycle_cases,
@@ -32,9 +33,8 @@ from fixtures.oracle.migration import (
     node_remap,
     status_counts,
 )
-from fixtures.profile import load_profile
-from fixtures.topology import Topology, discover
-from fixtures.uapi import Mode
+from fixtures.profiles import load_profile
+from fixtures.system.topology import Topology, discover
 
 DATA = Path(__file__).parent / "data" / "sysfs"
 # Nodes 0 and 1 have a CPU and memory, node 2 a CPU and no memory, node 3 memory only.

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.abi.uapi import Mode, ModeFlag
 from fixtures.matrix import (
     PressureCase,
     interleave_weights,
@@ -14,7 +15,6 @@ from fixtures.matrix import (
     rebind_cases,
     weighted_interleave_cases,
 )
-from fixtures.mode_workloads import parse_zoneinfo
 from fixtures.oracle.modes import (
     NodeRoom,
     PolicyState,
@@ -38,9 +38,9 @@ from fixtures.oracle.placement import (
     vma_placement,
     weighted_interleave_pages,
 )
-from fixtures.profile import load_profile
-from fixtures.topology import discover
-from fixtures.uapi import Mode, ModeFlag
+from fixtures.profiles import load_profile
+from fixtures.system.topology import discover
+from fixtures.workloads.modes import parse_zoneinfo
 
 DATA = Path(__file__).parent / "data"
 # Memory nodes 0, 1, 3; CPU nodes 0, 1 and the memoryless 2; node 3 is 30 from everyone.

@@ -12,7 +12,7 @@ pytest_plugins = ["pytester"]
 CASES = """
 import time
 import pytest
-from fixtures.plugin import unsupported
+from fixtures.plugin.verdicts import unsupported
 
 class Case:
     def __init__(self, name): self.id = name
@@ -44,6 +44,14 @@ def test_skip():
 
 def test_slow():
     time.sleep(5)
+
+@pytest.mark.min_kernel("99.0")
+def test_future():
+    pass
+
+@pytest.mark.min_kernel("2.6")
+def test_past():
+    pass
 """
 
 
@@ -76,7 +84,10 @@ def test_verdicts_document_and_ktap(run: tuple[dict[str, dict[str, object]], str
         "area-unsupported": "unsupported",
         "area-skip": "skip",
         "area-slow": "error",
+        "area-future": "skip",
+        "area-past": "pass",
     }
+    assert str(cases["area-future"]["message"]).startswith("needs Linux 99.0, this kernel is ")
     assert cases["area-unsupported"]["message"] == "MPOL_WEIGHTED_INTERLEAVE needs Linux 6.9"
     assert "--case-timeout=1" in str(cases["area-slow"]["message"])
     assert cases["area-pass-one"]["observed"] == {"pages": {"0": 1}}

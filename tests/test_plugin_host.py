@@ -21,7 +21,7 @@ def test_only_a_guest_may_make_changes_that_outlive_the_run(
 ) -> None:
     project.makepyfile(
         test_keep=f"""
-from fixtures.knobs import InterleaveWeights
+from fixtures.knobs.base import InterleaveWeights
 
 def test_keep_host():
     assert InterleaveWeights.keep_host is {keep}
@@ -37,7 +37,7 @@ import time
 
 import pytest
 
-from fixtures.child import run_in_child
+from fixtures.system.child import run_in_child
 
 @pytest.fixture(scope="module")
 def knob():

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.private import (
+from fixtures.system.private import (
     candidate_nodes,
     discover_private,
     lacks_series_reason,
     parse_features,
     parse_private_param,
 )
-from fixtures.topology import discover
+from fixtures.system.topology import discover
 
 SYSFS = Path(__file__).parent / "data" / "sysfs"
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.abi.uapi import Mode
 from fixtures.oracle.placement import ExactPages, Policy, Within
 from fixtures.oracle.private import (
     STOCK,
@@ -12,15 +13,13 @@ from fixtures.oracle.private import (
     bind_full,
     effective_policy,
     leak_in_expectation,
-    load_rules,
     migration_placement,
     no_pressure_placement,
     page_cache_placement,
 )
-from fixtures.private import discover_private
-from fixtures.profile import ProfileError, load_profile
-from fixtures.topology import discover
-from fixtures.uapi import Mode
+from fixtures.profiles import ProfileError, load_profile
+from fixtures.system.private import discover_private
+from fixtures.system.topology import discover
 
 SYSFS = Path(__file__).parent / "data" / "sysfs"
 PROFILES = ("private-rfc-v4", "private-v5", "private-features", "cpuset-fence")
@@ -29,7 +28,7 @@ STOCK_TOPOLOGY = discover(SYSFS / "qemu-private-6.12")  # nodes 0, 1 normal; 2 C
 
 @pytest.mark.parametrize("name", PROFILES)
 def test_every_private_profile_answers_every_open_question(name: str) -> None:
-    rules = load_rules(name)
+    rules = load_profile(name).private
     assert rules.profile == name
     assert rules.set_mempolicy_bind and rules.bind_full and rules.migrate_onto
     assert rules.page_cache in ("allowed", "never")
@@ -39,7 +38,7 @@ def test_every_private_profile_answers_every_open_question(name: str) -> None:
 
 
 def test_mainline_has_no_private_table_and_reads_as_a_stock_kernel() -> None:
-    rules = load_rules("mainline")
+    rules = load_profile("mainline").private
     assert rules.profile == "mainline"
     assert rules.drop_modes == STOCK.drop_modes == frozenset()
     assert rules.isolated_counters == USER_COUNTERS
@@ -59,7 +58,7 @@ def test_a_users_profile_file_is_read(tmp_path: Path) -> None:
         'bind_full = "fallback"\nmigrate_onto = "EACCES"\npage_cache = "never"\n'
         'drop_modes = ["MPOL_INTERLEAVE"]\nisolated_counters = ["anon"]\n'
     )
-    rules = load_rules(str(mine))
+    rules = load_profile(str(mine)).private
     assert rules.set_mempolicy_bind == "EPERM" and rules.bind_full == "fallback"
     assert rules.drop_modes == {Mode.MPOL_INTERLEAVE}
 
@@ -85,11 +84,11 @@ def test_bad_private_tables_are_profile_errors(tmp_path: Path, text: str, messag
     bad = tmp_path / "bad.toml"
     bad.write_text(text)
     with pytest.raises(ProfileError, match=message):
-        load_rules(str(bad))
+        load_profile(str(bad))
 
 
 def test_v5_drops_the_private_node_from_interleave_and_refuses_preferred() -> None:
-    rules = load_rules("private-v5")
+    rules = load_profile("private-v5").private
     mixed = Policy(Mode.MPOL_INTERLEAVE, frozenset({0, 2}))
     assert effective_policy(mixed, 2, rules, None) == Policy(Mode.MPOL_INTERLEAVE, frozenset({0}))
     refused = effective_policy(Policy(Mode.MPOL_PREFERRED, frozenset({2})), 2, rules, None)
@@ -99,7 +98,7 @@ def test_v5_drops_the_private_node_from_interleave_and_refuses_preferred() -> No
 
 
 def test_rfc_v4_gates_on_has_memory() -> None:
-    rules = load_rules("private-rfc-v4")
+    rules = load_profile("private-rfc-v4").private
     bind = Policy(Mode.MPOL_BIND, frozenset({3}))
     refusing = discover_private(SYSFS / "private-rfc-v4", cmdline="")  # not in has_memory
     allowing = discover_private(SYSFS / "private-v5", cmdline="")  # in has_memory
@@ -127,9 +126,9 @@ def test_no_pressure_placement_is_exact() -> None:
 
 def test_migration_follows_the_caps() -> None:
     features = discover_private(SYSFS / "private-features", cmdline="")  # caps: user
-    allowed = migration_placement(load_rules("private-features"), 3, 0, 4, features)
+    allowed = migration_placement(load_profile("private-features").private, 3, 0, 4, features)
     assert allowed.per_page == (3, 3, 3, 3)
-    v5 = load_rules("private-v5")  # cap:user_numa, which the tree does not grant
+    v5 = load_profile("private-v5").private  # cap:user_numa, which the tree does not grant
     refused = migration_placement(v5, 3, 0, 4, features)
     assert refused.per_page == (0, 0, 0, 0) and "refused" in refused.rule
     asked = discover_private(SYSFS / "private-v5", cmdline="private_node=3,user_numa")
@@ -137,7 +136,7 @@ def test_migration_follows_the_caps() -> None:
 
 
 def test_page_cache_and_bind_full() -> None:
-    never = page_cache_placement(STOCK_TOPOLOGY, load_rules("private-v5"), 2, 8)
+    never = page_cache_placement(STOCK_TOPOLOGY, load_profile("private-v5").private, 2, 8)
     assert isinstance(never, Within) and never.nodes == {0, 1}
     assert never.violations((2,) * 8)
     allowed = page_cache_placement(STOCK_TOPOLOGY, STOCK, 2, 8)
@@ -146,14 +145,39 @@ def test_page_cache_and_bind_full() -> None:
 
 
 def test_leak_expectations_per_provider() -> None:
-    fence = leak_in_expectation("cpuset-fence", load_rules("cpuset-fence"), 2, ("slab",))
+    fence = leak_in_expectation("cpuset-fence", load_profile("cpuset-fence").private, 2, ("slab",))
     assert fence.kind == "isolated" and fence.counters == USER_COUNTERS
     assert fence.violations({"anon": 0, "slab": 40}) == []  # kernel side: reported only
     assert fence.violations({"anon": 3})
-    series = leak_in_expectation("kernel", load_rules("private-v5"), 2, ("anon",))
+    series = leak_in_expectation("kernel", load_profile("private-v5").private, 2, ("anon",))
     assert series.violations({"slab": 1})  # the series promises kernel allocations too
     control = leak_in_expectation("unprotected", STOCK, 2, ("anon",))
     assert control.kind == "negative-control"
     assert control.violations({"anon": 0, "slab": 99})  # only the workload's own counters
     assert control.violations({"anon": 12}) == []
     assert "detector" in control.to_json()["constraint"]  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_private_profiles_inherit_mainlines_gates_and_tolerances(name: str) -> None:
+    profile, mainline = load_profile(name), load_profile("mainline")
+    assert profile.features == mainline.features
+    assert profile.tolerances == mainline.tolerances
+    assert profile.unsupported_reason("MPOL_WEIGHTED_INTERLEAVE", "6.1.0") is not None
+
+
+def test_extends_lays_a_profile_over_its_base(tmp_path: Path) -> None:
+    mine = tmp_path / "mine.toml"
+    mine.write_text(
+        'name = "mine"\nextends = "mainline"\n[features]\nMPOL_PREFERRED_MANY = "6.0"\n'
+        "[tolerances]\ntask_interleave_pages = 9\n"
+    )
+    profile = load_profile(str(mine))
+    assert profile.features["MPOL_PREFERRED_MANY"] == "6.0"
+    assert profile.features["MPOL_WEIGHTED_INTERLEAVE"] == "6.9"
+    assert profile.tolerance("task_interleave_pages") == 9
+    assert profile.private.profile == "mine"
+    loop = tmp_path / "loop.toml"
+    loop.write_text(f'name = "loop"\nextends = "{loop}"\n')
+    with pytest.raises(ProfileError, match="loop"):
+        load_profile(str(loop))

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from fixtures import providers
-from fixtures.providers import (
+from fixtures.private import providers
+from fixtures.private.providers import (
     CONSUMER,
     FENCE,
     CpusetFence,
@@ -22,7 +22,7 @@ from fixtures.providers import (
     open_provider,
     user_tasks,
 )
-from fixtures.topology import discover
+from fixtures.system.topology import discover
 
 SYSFS = Path(__file__).parent / "data" / "sysfs"
 STOCK = discover(SYSFS / "qemu-private-6.12")  # 0, 1 normal; 2 CPU-less

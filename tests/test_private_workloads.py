@@ -4,16 +4,16 @@ host has one); the guest runs them against the real private node."""
 import os
 from pathlib import Path
 
-from fixtures.child import run_in_child
+from fixtures.abi.uapi import Mode
 from fixtures.oracle import Policy
-from fixtures.private_workloads import (
+from fixtures.private.providers import PrivateNode
+from fixtures.system.child import run_in_child
+from fixtures.workloads.private import (
     mbind_then_fault,
     migrate_onto,
     page_cache_under_bind,
     task_policy_then_fault,
 )
-from fixtures.providers import PrivateNode
-from fixtures.uapi import Mode
 
 NODE0 = PrivateNode(0, "unprotected", ())
 CPU = min(os.sched_getaffinity(0))

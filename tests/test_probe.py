@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.child import run_in_child
-from fixtures.memory import PAGE_SIZE, AnonMapping, numa_maps_counts
-from fixtures.probe import counts_of, nodes_by_get_mempolicy, probe
-from fixtures.syscalls import NodeMask, get_mempolicy, mbind, set_mempolicy
-from fixtures.uapi import Mode
+from fixtures.abi.syscalls import NodeMask, get_mempolicy, mbind, set_mempolicy
+from fixtures.abi.uapi import Mode
+from fixtures.system.child import run_in_child
+from fixtures.system.memory import PAGE_SIZE, AnonMapping, numa_maps_counts
+from fixtures.system.probe import counts_of, nodes_by_get_mempolicy, probe
 
 NUMA_MAPS = """\
 55d0c8a00000 default file=/usr/bin/python3.11 mapped=50 N0=50 kernelpagesize_kB=4
@@ -62,7 +62,7 @@ def test_live_probe_agrees_with_ltp_method() -> None:
 def test_unfaulted_pages_are_reported_missing() -> None:
     def workload() -> tuple[int, ...]:
         with AnonMapping(4) as region:
-            from fixtures.syscalls import ffi
+            from fixtures.abi.syscalls import ffi
 
             ffi.cast("char *", region.addr + PAGE_SIZE)[0] = b"x"  # fault one page of four
             return tuple(probe(region).per_page)

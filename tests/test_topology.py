@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.topology import NodeKind, discover, parse_node_meminfo, parse_nodelist
+from fixtures.system.topology import NodeKind, discover, parse_node_meminfo, parse_nodelist
 
 SYSFS = Path(__file__).parent / "data" / "sysfs"
 

@@ -1,4 +1,4 @@
-"""fixtures/uapi.py against the installed kernel headers, compiled with the C compiler."""
+"""fixtures/abi/uapi.py against the installed kernel headers, compiled with the C compiler."""
 
 import platform
 import re
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.uapi import SYSCALL_NUMBERS, GetFlag, MbindFlag, Mode, ModeFlag
+from fixtures.abi.uapi import SYSCALL_NUMBERS, GetFlag, MbindFlag, Mode, ModeFlag
 
 HEADER = Path("/usr/include/linux/mempolicy.h")
 

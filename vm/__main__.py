@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from fixtures.profile import ProfileError, load_profile
+from fixtures.profiles import ProfileError, load_profile
 from reports.document import Verdict
 from vm.errors import InfraError, SuiteError, UserError
 from vm.phases import boot, guest_document, prepare, safe_name
@@ -98,7 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="boot a kernel and time the placement probes")
     _add_guest_options(bench)
     bench.add_argument(
-        "bench_args", nargs="*", help="after --: passed to fixtures.bench_probe (--mib, --repeat)"
+        "bench_args",
+        nargs="*",
+        help="after --: passed to fixtures.system.bench_probe (--mib, --repeat)",
     )
     return parser
 

@@ -2,14 +2,14 @@
 
 Results never come from the console; it is only scanned for signs that the kernel broke
 (an oops, a BUG, a WARNING, a panic), which mark the run. The patterns are the guest's
-(fixtures/kmsg.py), which reads /dev/kmsg after every case the same way.
+(fixtures/system/kmsg.py), which reads /dev/kmsg after every case the same way.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from fixtures.kmsg import CRASHES, FINDINGS, crash_lines, findings
+from fixtures.system.kmsg import CRASHES, FINDINGS, crash_lines, findings
 
 __all__ = ["CRASHES", "FINDINGS", "crashes", "findings"]
 

@@ -51,7 +51,7 @@ def cannot_run() -> str | None:
 
 def private_node_problem() -> str | None:
     """Why the private node the command line asks the suite's provider for is not there."""
-    from fixtures.kmsg import KernelLogWatcher
+    from fixtures.system.kmsg import KernelLogWatcher
     from vm.private_range import check_private_node
 
     watcher = KernelLogWatcher(from_start=True)
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
     extra = [a for a in args.pytest_args if a != "--"]
     if args.bench:
-        from fixtures import bench_probe
+        from fixtures.system import bench_probe
 
         status = bench_probe.main([*extra, f"--json={args.out / 'bench.json'}"])
     else:

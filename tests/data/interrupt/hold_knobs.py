@@ -29,11 +29,11 @@ import pytest
 from conformance.test_flags import cpuset, cpusets
 from conformance.test_mappings import hugetlb_pool
 from conformance.test_modes import il_weights
-from fixtures.child import run_in_child
-from fixtures.knobs import CpusetCgroup, CpusetCgroups, InterleaveWeights
-from fixtures.knobs_hugetlb import HugetlbPool
-from fixtures.knobs_sysctl import PROC_SYS, Sysctl
-from fixtures.mappings import hugetlb_region
+from fixtures.knobs.base import CpusetCgroup, CpusetCgroups, InterleaveWeights
+from fixtures.knobs.hugetlb import HugetlbPool
+from fixtures.knobs.sysctl import PROC_SYS, Sysctl
+from fixtures.system.child import run_in_child
+from fixtures.workloads.mappings import hugetlb_region
 
 SYSCTL = "vm.stat_interval"  # seconds between vmstat updates: harmless to change for a while
 NODE = 0
