@@ -141,8 +141,11 @@ def test_auto_already_off_is_no_obstacle(no_bandwidth: Path) -> None:
 def test_a_guest_may_turn_auto_off_for_good(
     no_bandwidth: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A QEMU guest on 6.16+ has no HMAT bandwidth: the weights come back, `auto` stays off
+    and nothing fails (the first weighted case on 7.3 used to end in ENODEV here)."""
     monkeypatch.setattr(InterleaveWeights, "keep_host", False)
-    with pytest.raises(OSError, match="No such device"), InterleaveWeights(no_bandwidth) as knob:
+    with InterleaveWeights(no_bandwidth) as knob:
         knob.set({0: 3})
         (no_bandwidth / "auto").write_text("false\n")
     assert knob.read() == {0: 1, 1: 1}
+    assert (no_bandwidth / "auto").read_text() == "false\n"
