@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import mmap as _mmap
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ import pytest
 
 from fixtures.abi.syscalls import move_pages
 from fixtures.abi.uapi import Mode
+from fixtures.matrix.leaks import SPECS, LeakCase, NodeCase, leak_cases
 from fixtures.oracle import ExactPages
 from fixtures.oracle import private as private_oracle
 from fixtures.oracle.private import LeakExpectation, PrivateRules
@@ -44,7 +44,6 @@ from fixtures.private.setup import (
 from fixtures.profiles import Profile
 from fixtures.system.held import Held
 from fixtures.system.memory import PAGE_SIZE
-from fixtures.system.private import candidate_nodes
 from fixtures.system.topology import Topology
 from fixtures.workloads.leaks import (
     CHUNK_PAGES,
@@ -64,113 +63,6 @@ from fixtures.workloads.leaks import (
 OVERSHOOT_PAGES = 8192  # pressure workloads go this far past "full" (32 MiB)
 PAGE_CACHE_EXTRA_PAGES = 16384  # the file is larger than the normal nodes' room by 64 MiB
 CONSUMER_PAGES = 4096
-
-
-@dataclass(frozen=True)
-class Spec:
-    mapping: str  # what kind of memory, for the report's feature rows
-    counters: tuple[str, ...]  # where the workload's own pages show
-    pressure: str | None  # "self": it is the pressure; "hog": runs after a fill; None
-    about: str
-
-
-SPECS: dict[str, Spec] = {
-    "anon-pressure": Spec(
-        "anon_private", ("anon",), "self", "default-policy anon until the normal nodes are full"
-    ),
-    "page-cache": Spec(
-        "page_cache", ("file",), "self", "a sparse file larger than the normal nodes' room, read"
-    ),
-    "shmem-memfd": Spec("shmem", ("shmem",), "self", "memfd pages until the normal nodes are full"),
-    "fork-storm": Spec(
-        "fork",
-        ("anon", "page_tables", "kernel_stack", "slab"),
-        "hog",
-        "48 children, each dirtying 16 copy-on-write pages",
-    ),
-    "kernel-allocs": Spec(
-        "kernel", ("slab", "other"), "hog", "3000 files, 20000 negative dentries, 128 full pipes"
-    ),
-    "thp-collapse": Spec(
-        "anon_thp",
-        ("anon",),
-        "hog",
-        "base pages, the normal nodes' room + 8 MiB, collapsed (MADV_COLLAPSE)",
-    ),
-    "ksm-merge": Spec(
-        "anon_ksm", ("anon",), "hog", "identical pages (room + 8 MiB) merged by ksmd"
-    ),
-    "numa-balancing": Spec(
-        "anon_private",
-        ("anon",),
-        "hog",
-        "room + 8 MiB faulted from one node's CPU, used from the other's",
-    ),
-    "interleave-all": Spec(
-        "anon_private", ("anon",), None, "set_mempolicy(MPOL_INTERLEAVE, every node), 8 MiB"
-    ),
-    "preferred-many-all": Spec(
-        "anon_private",
-        ("anon",),
-        "hog",
-        "set_mempolicy(MPOL_PREFERRED_MANY, every node), room + 8 MiB",
-    ),
-}
-
-
-@dataclass(frozen=True)
-class LeakCase:
-    workload: str
-    node: int
-
-    @property
-    def id(self) -> str:
-        """in-node2-anon-pressure: others' pages into node 2 while `anon-pressure` runs."""
-        return f"in-node{self.node}-{self.workload}"
-
-    def params(self) -> dict[str, object]:
-        spec = SPECS[self.workload]
-        return {
-            "direction": "leak-in",
-            "workload": self.workload,
-            "mapping": spec.mapping,
-            "pressure": spec.pressure,
-            "private_node": self.node,
-            "about": spec.about,
-        }
-
-
-@dataclass(frozen=True)
-class NodeCase:
-    what: str  # noise-floor-idle, out-of-node2-bind-under-pressure
-    node: int
-
-    @property
-    def id(self) -> str:
-        if self.what == "noise-floor-idle":
-            return f"noise-floor-idle-node{self.node}"
-        return f"out-of-node{self.node}-{self.what}"
-
-    def params(self) -> dict[str, object]:
-        return {"workload": self.what, "private_node": self.node}
-
-
-def leak_in_cases(topology: Topology) -> list[LeakCase]:
-    if len(topology.cpu_nodes) < 1:
-        return []
-    return [LeakCase(w, n) for n in candidate_nodes(topology) for w in SPECS]
-
-
-def node_cases(topology: Topology) -> list[NodeCase]:
-    return [
-        NodeCase(what, n)
-        for n in candidate_nodes(topology)
-        for what in ("noise-floor-idle", "bind-under-pressure")
-    ]
-
-
-def leak_cases(topology: Topology) -> list[LeakCase | NodeCase]:
-    return [*node_cases(topology), *leak_in_cases(topology)]
 
 
 MATRIX = {"leak_case": leak_cases}

@@ -12,14 +12,18 @@ case is `unsupported`; under `cpuset-fence` the cases run as the consumer; under
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from fixtures import oracle
-from fixtures.abi.uapi import Mode
-from fixtures.matrix.common import first_cpu, from_first_cpu
+from fixtures.matrix.common import first_cpu
+from fixtures.matrix.private_nodes import (
+    ExplicitCase,
+    MigrationCase,
+    PrivateCase,
+    private_cases,
+)
 from fixtures.oracle import private as private_oracle
 from fixtures.oracle.private import PrivateRules, Refused
 from fixtures.plugin.checks import (
@@ -36,7 +40,6 @@ from fixtures.private.setup import scratch_fixture
 from fixtures.profiles import Profile
 from fixtures.system.child import run_in_child
 from fixtures.system.memory import PAGE_SIZE
-from fixtures.system.private import candidate_nodes
 from fixtures.system.topology import Topology
 from fixtures.workloads.private import (
     ExplicitRun,
@@ -49,103 +52,6 @@ from fixtures.workloads.private import (
 
 PAGES = 255  # odd: an interleave that starts on the wrong node shows in the counts
 BEYOND_PAGES = 8192  # BIND to the node with this many pages more than it has (32 MiB)
-
-
-@dataclass(frozen=True)
-class ExplicitCase:
-    api: str  # "mbind", "set_mempolicy", or "readback" (of an mbind)
-    policy: oracle.Policy
-    node: int  # the private node
-    cpu: int
-    cpu_node: int
-
-    @property
-    def id(self) -> str:
-        """mbind-bind-node2, readback-mbind-bind-node2, mbind-interleave-nodes0,2."""
-        api = "readback-mbind" if self.api == "readback" else self.api
-        return f"{api}-{self.policy.label}"
-
-    def params(self) -> dict[str, object]:
-        return {"api": self.api, **self.policy.to_json(), "private_node": self.node}
-
-
-@from_first_cpu
-def explicit_cases(topology: Topology, cpu: int, cpu_node: int) -> list[ExplicitCase]:
-    cases = []
-    for node in candidate_nodes(topology):
-        normal = [n for n in topology.memory_nodes if n != node]
-        alone = frozenset({node})
-        cases += [
-            ExplicitCase(api, oracle.Policy(Mode.MPOL_BIND, alone), node, cpu, cpu_node)
-            for api in ("mbind", "readback", "set_mempolicy")
-        ]
-        policies = [oracle.Policy(Mode.MPOL_PREFERRED, alone)]
-        if normal:
-            mixed = frozenset({normal[0], node})
-            policies += [
-                oracle.Policy(Mode.MPOL_BIND, mixed),
-                oracle.Policy(Mode.MPOL_INTERLEAVE, mixed),
-                oracle.Policy(Mode.MPOL_PREFERRED_MANY, mixed),
-            ]
-        if len(normal) > 1:
-            policies.append(
-                oracle.Policy(Mode.MPOL_INTERLEAVE, frozenset(topology.memory_nodes) | alone)
-            )
-        cases += [ExplicitCase("mbind", p, node, cpu, cpu_node) for p in policies]
-    return cases
-
-
-@dataclass(frozen=True)
-class MigrationCase:
-    how: str  # move_pages, migrate_pages, mbind-move
-    source: int
-    node: int
-    cpu: int
-
-    @property
-    def id(self) -> str:
-        return f"{self.how}-node{self.source}-to-node{self.node}"
-
-    def params(self) -> dict[str, object]:
-        return {"api": self.how, "source": self.source, "private_node": self.node}
-
-
-@from_first_cpu
-def migration_cases(topology: Topology, cpu: int, cpu_node: int) -> list[MigrationCase]:
-    return [
-        MigrationCase(how, cpu_node, node, cpu)
-        for node in candidate_nodes(topology)
-        if node != cpu_node
-        for how in ("move_pages", "migrate_pages", "mbind-move")
-    ]
-
-
-@dataclass(frozen=True)
-class NodeCase:
-    what: str  # discovery, bind-full, page-cache-bind
-    node: int
-
-    @property
-    def id(self) -> str:
-        return f"{self.what}-node{self.node}"
-
-    def params(self) -> dict[str, object]:
-        return {"api": self.what, "private_node": self.node}
-
-
-def node_cases(topology: Topology) -> list[NodeCase]:
-    return [
-        NodeCase(what, node)
-        for node in candidate_nodes(topology)
-        for what in ("discovery", "bind-full", "page-cache-bind")
-    ]
-
-
-PrivateCase = ExplicitCase | MigrationCase | NodeCase
-
-
-def private_cases(topology: Topology) -> list[PrivateCase]:
-    return [*explicit_cases(topology), *migration_cases(topology), *node_cases(topology)]
 
 
 MATRIX = {"private_case": private_cases}
