@@ -71,7 +71,7 @@ MATRIX = {"leak_case": leak_cases}
 @pytest.fixture(scope="module")
 def noise_floor(private_node: PrivateNode, topology: Topology) -> NoiseFloor:
     """Measured once, on the idle system, after the provider is in place."""
-    return measure_noise_floor(topology.memory_nodes, interval_s=5.0, samples=10)
+    return measure_noise_floor(topology.all_memory_nodes, interval_s=5.0, samples=10)
 
 
 scratch = scratch_fixture(size_mib=4096)  # the page-cache file outgrows the normal nodes
@@ -85,7 +85,9 @@ def _workload(name: str, topology: Topology, npages: int) -> Any:
     """The workload `name`; the anonymous ones fault `npages` (more than the normal nodes
     have left after the fill, so on a stock kernel they must reach past the watermark)."""
     cpus = [topology.nodes[n].cpus[0] for n in topology.cpu_nodes]
-    every = frozenset(topology.memory_nodes)
+    # "all" as user space is told it (numactl --interleave=all): every node has_memory lists,
+    # which under RFC v4 includes a private node whose driver allows mempolicy (patch 13).
+    every = frozenset(topology.has_memory)
     return {
         "fork-storm": lambda: fork_storm(),
         "kernel-allocs": lambda: kernel_allocations(),
@@ -174,7 +176,7 @@ def _leak_in(
     expected = private_oracle.leak_in_expectation(pn.provider, rules, c.node, spec.counters)
     case.params = {**c.params(), "provider": pn.provider, "meaning": expected.rule}
     case.expected = expected.to_json()
-    nodes = topology.memory_nodes
+    nodes = topology.all_memory_nodes
     progress = _mmap.mmap(-1, 16)
     observed: dict[str, Any] = {}
     scratch = request.getfixturevalue("scratch") if c.workload == "page-cache" else None
@@ -278,7 +280,7 @@ def _node_case(
     expected = ExactPages((c.node,) * CONSUMER_PAGES, f"BIND {{{c.node}}}: every page stays there")
     case.expected = expected.to_json()
     progress = _mmap.mmap(-1, 16)
-    nodes = topology.memory_nodes
+    nodes = topology.all_memory_nodes
     cap = _normal_pages(topology, pn) + OVERSHOOT_PAGES
     with Held(bound_region(c.node, CONSUMER_PAGES, pn.enter_consumer)) as consumer:
         if consumer.result.info is None:
