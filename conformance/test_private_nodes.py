@@ -12,11 +12,13 @@ case is `unsupported`; under `cpuset-fence` the cases run as the consumer; under
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import pytest
 
 from fixtures import oracle
+from fixtures.abi.uapi import Mode
 from fixtures.matrix.common import first_cpu
 from fixtures.matrix.private_nodes import (
     ExplicitCase,
@@ -40,7 +42,7 @@ from fixtures.private.setup import scratch_fixture
 from fixtures.profiles import Profile
 from fixtures.system.child import run_in_child
 from fixtures.system.memory import PAGE_SIZE
-from fixtures.system.topology import Topology
+from fixtures.system.topology import NodeKind, Topology
 from fixtures.workloads.private import (
     ExplicitRun,
     bind_beyond_node,
@@ -71,9 +73,11 @@ def _check_run(
     node: int,
     *,
     leak: bool = False,
+    readback: dict[str, object] | None = None,
 ) -> None:
     """Refusals against refusals, placements against placements; with `leak` (a policy
-    naming only the private node) the pages elsewhere are recorded as leak-out."""
+    naming only the private node) the pages elsewhere are recorded as leak-out; with
+    `readback`, the mask get_mempolicy gives back must be the one the gate installed."""
     case.expected = expected.to_json()
     case.observed = {"pages": {str(n): c for n, c in run.counts.items()}}
     if run.refused:
@@ -88,6 +92,15 @@ def _check_run(
         return
     assert run.refused is None, f"the kernel refused with {run.refused}; expected {expected.rule}"
     problems = expected.violations(run.per_page)
+    if readback is not None:
+        case.expected["readback"] = readback
+        seen = {
+            "mode": Mode(run.readback_mode).name if run.readback_mode is not None else None,
+            "nodes": sorted(run.readback_nodes),
+        }
+        case.observed["readback"] = seen
+        if seen != readback:
+            problems.append(f"read back {seen}, expected {readback}")
     assert not problems, "; ".join(problems)
 
 
@@ -129,22 +142,32 @@ def _explicit(
     c, pn = explicit_case, private_node
     case.params["pages"] = PAGES
     require(profile, kernel_release, *policy_features(c.policy))
-    effective = private_oracle.effective_policy(c.policy, c.node, rules, pn.discovery)
-    if c.api == "set_mempolicy" and rules.set_mempolicy_bind != "allowed":
-        effective = Refused(rules.set_mempolicy_bind, "profile: set_mempolicy naming the node")
+    api = "set_mempolicy" if c.api == "set_mempolicy" else "mbind"
+    gated = private_oracle.policy_gate(c.policy, c.node, rules, pn.discovery, api=api)
     fault = task_policy_then_fault if c.api == "set_mempolicy" else mbind_then_fault
     run = observed_outcome(case, run_in_child(lambda: fault(pn, c.policy, PAGES, c.cpu)))
-    if c.api == "readback" and not isinstance(effective, Refused):
-        check_readback(case, oracle.readback(effective, profile, kernel_release), run)
+    if c.api == "readback" and not isinstance(gated, Refused):
+        check_readback(case, oracle.readback(gated, profile, kernel_release), run)
         return
-    if isinstance(effective, Refused):
-        _check_run(case, effective, run, c.node)
+    if isinstance(gated, Refused):
+        _check_run(case, gated, run, c.node)
         return
     bits = oracle.interleave_index_bits(profile, kernel_release)
     expected = private_oracle.no_pressure_placement(
-        topology, effective, PAGES, run.vm_pgoff, c.cpu_node, index_bits=bits
+        topology,
+        gated,
+        PAGES,
+        run.vm_pgoff,
+        c.cpu_node,
+        rules=rules,
+        private=c.node,
+        index_bits=bits,
     )
-    _check_run(case, expected, run, c.node, leak=c.policy.nodes == {c.node})
+    alone = c.policy.nodes == {c.node}
+    # A mask of public and private nodes: kept whole or with the node dropped is the
+    # profile's answer, and only the readback tells them apart when the pages agree.
+    mixed = None if alone else private_oracle.readback(gated)
+    _check_run(case, expected, run, c.node, leak=alone, readback=mixed)
 
 
 def _migration(
@@ -158,23 +181,67 @@ def _migration(
     run = observed_outcome(
         case, run_in_child(lambda: migrate_onto(pn, c.how, c.source, PAGES, c.cpu))
     )
-    expected = private_oracle.migration_placement(rules, c.node, c.source, PAGES, pn.discovery)
+    expected = private_oracle.migration_outcome(c.how, rules, c.node, c.source, PAGES, pn.discovery)
     case.expected = expected.to_json()
     case.observed = {"pages": {str(n): cnt for n, cnt in run.counts.items()}}
-    if run.refused:
-        case.observed["errno"] = run.refused
-    problems = expected.violations(run.per_page)
-    assert not problems, "; ".join(problems) + (f" (call: {run.refused})" if run.refused else "")
+    refused = run.refused or _uniform_status(run.status)
+    if refused:
+        case.observed["errno"] = refused
+    problems = expected.pages.violations(run.per_page)
+    if refused != expected.errno:
+        problems.append(
+            f"the call {'failed with ' + refused if refused else 'succeeded'}, expected "
+            f"{expected.errno or 'success'}"
+        )
+    assert not problems, "; ".join(problems)
+
+
+def _uniform_status(status: tuple[int, ...]) -> str | None:
+    """move_pages reports a refusal per page: one errno for every page counts as the call's."""
+    if status and all(s < 0 for s in status) and len(set(status)) == 1:
+        return errno.errorcode.get(-status[0], str(status[0]))
+    return None
 
 
 def _check_discovery(
     case: CaseRecord, pn: PrivateNode, rules: PrivateRules, topology: Topology
 ) -> None:
+    """What the provider did not already assert while setting up: the node's memory and
+    the lists the kernel puts it in, against what the profile says they must be."""
     case.observed = pn.to_json()
+    node = topology.nodes[pn.node]
+    case.observed.update(
+        {
+            "memory_kib": node.memory_kib,
+            "kind": str(node.kind),
+            "has_memory": sorted(topology.has_memory),
+            "has_cpu": sorted(topology.has_cpu),
+        }
+    )
+    problems = []
+    if node.cpus or pn.node in topology.has_cpu:
+        problems.append(f"node {pn.node} has CPUs {node.cpus}: a private node is CPU-less")
+    if not node.memory_kib:
+        problems.append(f"node {pn.node} has no memory")
     if pn.provider == "kernel":
         assert pn.discovery is not None
-        case.expected = {"constraint": f"private via {list(rules.interfaces)}", "nodes": [pn.node]}
-        assert pn.node in pn.discovery.private
+        caps = pn.discovery.caps(pn.node)
+        in_has_memory = rules.mempolicy_gate != "has_memory" or "mempolicy" in caps
+        case.expected = {
+            "constraint": f"private via {list(rules.interfaces)}, CPU-less, with memory; "
+            f"{'in' if in_has_memory else 'not in'} has_memory (caps {sorted(caps)})",
+            "nodes": [pn.node],
+        }
+        if node.kind != NodeKind.PRIVATE:
+            problems.append(f"node {pn.node} is {node.kind}, not private, in the topology")
+        if (pn.node in topology.has_memory) != in_has_memory:
+            problems.append(
+                f"node {pn.node} {'is' if pn.node in topology.has_memory else 'is not'} in "
+                f"has_memory {sorted(topology.has_memory)}; the profile's gate "
+                f"({rules.mempolicy_gate}) with caps {sorted(caps)} says otherwise"
+            )
+        if pn.node in topology.memory_nodes:
+            problems.append(f"node {pn.node} counts as a public memory node")
     elif pn.provider == "cpuset-fence":
         tasks = user_tasks()
         unfenced = pn.unfenced(tasks)
@@ -184,14 +251,16 @@ def _check_discovery(
         }
         case.observed["user_tasks"] = len(tasks)
         case.observed["unfenced"] = [f"{t.pid} {t.comm} {t.cgroup}" for t in unfenced]
-        assert not unfenced, f"{len(unfenced)} user tasks may still allocate on node {pn.node}"
+        if unfenced:
+            problems.append(f"{len(unfenced)} user tasks may still allocate on node {pn.node}")
     else:
         case.expected = {
             "constraint": "unprotected CPU-less memory node (negative control)",
             "nodes": [pn.node],
         }
-        node = topology.nodes[pn.node]
-        assert not node.cpus and pn.node in topology.has_memory
+        if pn.node not in topology.has_memory:
+            problems.append(f"node {pn.node} is not in has_memory {sorted(topology.has_memory)}")
+    assert not problems, "; ".join(problems)
 
 
 def _check_bind_full(
@@ -199,17 +268,27 @@ def _check_bind_full(
 ) -> None:
     npages = topology.nodes[pn.node].memory_kib * 1024 // PAGE_SIZE + BEYOND_PAGES
     case.params["pages"] = npages
-    expected = private_oracle.bind_full(rules)
+    expected = private_oracle.bind_full(rules, pn.node, pn.discovery)
     case.expected = expected.to_json()
     outcome = run_in_child(lambda: bind_beyond_node(pn, npages), timeout_s=600)
     if outcome.signal or outcome.timed_out:
         case.observed = {"signal": outcome.signal} if outcome.signal else {"timeout": True}
+        assert isinstance(expected, private_oracle.BindFull), (
+            f"{outcome.describe()}; expected {expected.errno} ({expected.rule})"
+        )
         assert expected.outcome == "oom" and outcome.signal == "SIGKILL", (
             f"{outcome.describe()}; expected: {expected.rule}"
         )
         return
     run = observed_outcome(case, outcome)
     case.observed = {"pages": {str(n): c for n, c in run.counts.items()}}
+    if run.refused or isinstance(expected, Refused):
+        case.observed["errno"] = run.refused
+        assert isinstance(expected, Refused) and run.refused == expected.errno, (
+            f"mbind: {run.refused or 'accepted'}; expected "
+            f"{expected.errno if isinstance(expected, Refused) else expected.rule}"
+        )
+        return
     assert expected.outcome == "fallback", (
         f"all {npages} pages were placed ({run.counts}) although node {pn.node} has fewer; "
         f"expected: {expected.rule}"
@@ -226,9 +305,13 @@ def _check_page_cache(
     npages = 1024
     case.params["pages"] = npages
     case.params["mapping"] = "page_cache"
-    run = observed_outcome(
-        case,
-        run_in_child(lambda: page_cache_under_bind(pn, scratch, npages, first_cpu(topology)[0])),
+    expected = private_oracle.page_cache_outcome(topology, rules, pn.node, npages, pn.discovery)
+    outcome = run_in_child(
+        lambda: page_cache_under_bind(pn, scratch, npages, first_cpu(topology)[0])
     )
-    expected = private_oracle.page_cache_placement(topology, rules, pn.node, npages)
+    if outcome.signal:
+        case.expected = expected.to_json()
+        case.observed = {"signal": outcome.signal}
+        raise AssertionError(f"{outcome.describe()}; expected {case.expected}")
+    run = observed_outcome(case, outcome)
     _check_run(case, expected, run, pn.node)

@@ -158,7 +158,8 @@ def outcomes(c: Any, topology: Any, profile: Any, rules: Any, release: str) -> d
             )
         node = getattr(c, "node", None)
         if rules is not None and isinstance(node, int):
-            effective = attempt(lambda: private_oracle.effective_policy(policy, node, rules, None))
+            gate = getattr(private_oracle, "policy_gate", None) or private_oracle.effective_policy
+            effective = attempt(lambda: gate(policy, node, rules, None))
             out["private_effective"] = repr(effective)
     return out
 

@@ -9,13 +9,15 @@ from fixtures.oracle.placement import ExactPages, Policy, Within
 from fixtures.oracle.private import (
     STOCK,
     USER_COUNTERS,
+    BindFull,
     Refused,
     bind_full,
-    effective_policy,
     leak_in_expectation,
-    migration_placement,
+    migration_outcome,
     no_pressure_placement,
-    page_cache_placement,
+    page_cache_outcome,
+    policy_gate,
+    readback,
 )
 from fixtures.profiles import ProfileError, load_profile
 from fixtures.system.private import discover_private
@@ -30,8 +32,9 @@ STOCK_TOPOLOGY = discover(SYSFS / "qemu-private-6.12")  # nodes 0, 1 normal; 2 C
 def test_every_private_profile_answers_every_open_question(name: str) -> None:
     rules = load_profile(name).private
     assert rules.profile == name
-    assert rules.set_mempolicy_bind and rules.bind_full and rules.migrate_onto
-    assert rules.page_cache in ("allowed", "never")
+    assert rules.set_mempolicy and rules.bind_full and rules.migrate_onto
+    assert rules.page_cache in ("allowed", "fallback") or rules.page_cache.startswith("E")
+    assert rules.mixed_masks in ("nearest", "public-first") and rules.noise_floor_pages >= 0
     assert set(USER_COUNTERS) - {"file"} <= set(rules.isolated_counters)
     # The profile is a whole profile: the rest of the matrix can run under it.
     assert load_profile(name).tolerance("task_interleave_pages") >= 0
@@ -54,12 +57,13 @@ def test_cpuset_fence_gates_agree_with_mainline() -> None:
 def test_a_users_profile_file_is_read(tmp_path: Path) -> None:
     mine = tmp_path / "mine.toml"
     mine.write_text(
-        'name = "mine"\n[private]\nmempolicy_gate = "always"\nset_mempolicy_bind = "EPERM"\n'
-        'bind_full = "fallback"\nmigrate_onto = "EACCES"\npage_cache = "never"\n'
+        'name = "mine"\n[private]\nmempolicy_gate = "always"\nset_mempolicy = "EPERM"\n'
+        'bind_full = "fallback"\nmigrate_onto = "EACCES"\npage_cache = "fallback"\n'
         'drop_modes = ["MPOL_INTERLEAVE"]\nisolated_counters = ["anon"]\n'
     )
     rules = load_profile(str(mine)).private
-    assert rules.set_mempolicy_bind == "EPERM" and rules.bind_full == "fallback"
+    assert rules.set_mempolicy == "EPERM" and rules.bind_full == "fallback"
+    assert rules.verified == ""  # a user's profile is unverified until said otherwise
     assert rules.drop_modes == {Mode.MPOL_INTERLEAVE}
 
 
@@ -68,13 +72,13 @@ def test_a_users_profile_file_is_read(tmp_path: Path) -> None:
     [
         ('name = "x"\n[private]\n', "lacks"),
         (
-            'name = "x"\n[private]\nmempolicy_gate = "sometimes"\nset_mempolicy_bind = "allowed"\n'
-            'bind_full = "oom"\nmigrate_onto = "allowed"\npage_cache = "never"\n',
+            'name = "x"\n[private]\nmempolicy_gate = "sometimes"\nset_mempolicy = "allowed"\n'
+            'bind_full = "oom"\nmigrate_onto = "allowed"\npage_cache = "fallback"\n',
             "mempolicy_gate",
         ),
         (
-            'name = "x"\n[private]\nmempolicy_gate = "always"\nset_mempolicy_bind = "allowed"\n'
-            'bind_full = "oom"\nmigrate_onto = "allowed"\npage_cache = "never"\n'
+            'name = "x"\n[private]\nmempolicy_gate = "always"\nset_mempolicy = "allowed"\n'
+            'bind_full = "oom"\nmigrate_onto = "allowed"\npage_cache = "fallback"\n'
             'isolated_counters = ["hugetlb"]\n',
             "unknown isolated_counters",
         ),
@@ -90,11 +94,11 @@ def test_bad_private_tables_are_profile_errors(tmp_path: Path, text: str, messag
 def test_v5_drops_the_private_node_from_interleave_and_refuses_preferred() -> None:
     rules = load_profile("private-v5").private
     mixed = Policy(Mode.MPOL_INTERLEAVE, frozenset({0, 2}))
-    assert effective_policy(mixed, 2, rules, None) == Policy(Mode.MPOL_INTERLEAVE, frozenset({0}))
-    refused = effective_policy(Policy(Mode.MPOL_PREFERRED, frozenset({2})), 2, rules, None)
+    assert policy_gate(mixed, 2, rules, None) == Policy(Mode.MPOL_INTERLEAVE, frozenset({0}))
+    refused = policy_gate(Policy(Mode.MPOL_PREFERRED, frozenset({2})), 2, rules, None)
     assert isinstance(refused, Refused) and refused.errno == "EINVAL"
     bind = Policy(Mode.MPOL_BIND, frozenset({2}))
-    assert effective_policy(bind, 2, rules, None) == bind
+    assert policy_gate(bind, 2, rules, None) == bind
 
 
 def test_rfc_v4_gates_on_has_memory() -> None:
@@ -102,13 +106,13 @@ def test_rfc_v4_gates_on_has_memory() -> None:
     bind = Policy(Mode.MPOL_BIND, frozenset({3}))
     refusing = discover_private(SYSFS / "private-rfc-v4", cmdline="")  # not in has_memory
     allowing = discover_private(SYSFS / "private-v5", cmdline="")  # in has_memory
-    assert isinstance(effective_policy(bind, 3, rules, refusing), Refused)
-    assert effective_policy(bind, 3, rules, allowing) == bind
+    assert isinstance(policy_gate(bind, 3, rules, refusing), Refused)
+    assert policy_gate(bind, 3, rules, allowing) == bind
 
 
 def test_stock_keeps_every_mask() -> None:
     mixed = Policy(Mode.MPOL_INTERLEAVE, frozenset({0, 2}))
-    assert effective_policy(mixed, 2, STOCK, None) == mixed
+    assert policy_gate(mixed, 2, STOCK, None) == mixed
 
 
 def test_no_pressure_placement_is_exact() -> None:
@@ -126,22 +130,68 @@ def test_no_pressure_placement_is_exact() -> None:
 
 def test_migration_follows_the_caps() -> None:
     features = discover_private(SYSFS / "private-features", cmdline="")  # caps: user
-    allowed = migration_placement(load_profile("private-features").private, 3, 0, 4, features)
-    assert allowed.per_page == (3, 3, 3, 3)
+    rules = load_profile("private-features").private
+    allowed = migration_outcome("move_pages", rules, 3, 0, 4, features)
+    assert allowed.pages.per_page == (3, 3, 3, 3) and allowed.errno is None
     v5 = load_profile("private-v5").private  # cap:user_numa, which the tree does not grant
-    refused = migration_placement(v5, 3, 0, 4, features)
-    assert refused.per_page == (0, 0, 0, 0) and "refused" in refused.rule
+    refused = migration_outcome("migrate_pages", v5, 3, 0, 4, features)
+    assert refused.pages.per_page == (0, 0, 0, 0) and refused.errno == v5.migrate_refused
     asked = discover_private(SYSFS / "private-v5", cmdline="private_node=3,user_numa")
-    assert migration_placement(v5, 3, 0, 2, asked).per_page == (3, 3)
+    assert migration_outcome("move_pages", v5, 3, 0, 2, asked).pages.per_page == (3, 3)
 
 
-def test_page_cache_and_bind_full() -> None:
-    never = page_cache_placement(STOCK_TOPOLOGY, load_profile("private-v5").private, 2, 8)
+def test_rfc_v4_mbind_move_passes_the_gate_first() -> None:
+    """One gate for every rule: a node outside has_memory refuses mbind(MF_MOVE) with
+    EINVAL before any migration rule is asked (it used to expect the pages moved)."""
+    rules = load_profile("private-rfc-v4").private
+    closed = discover_private(SYSFS / "private-rfc-v4", cmdline="mpol_private_node.nid=3")
+    moved = migration_outcome("mbind-move", rules, 3, 0, 4, closed)
+    assert moved.errno == "EINVAL" and moved.pages.per_page == (0, 0, 0, 0)
+    by_pages = migration_outcome("move_pages", rules, 3, 0, 4, closed)
+    assert by_pages.errno == "ENODEV"  # patch 12: no migrate_to without NP_OPS_MIGRATION
+    opened = discover_private(
+        SYSFS / "private-v5",
+        cmdline="mpol_private_node.nid=3 mpol_private_node.ops=mempolicy,migration",
+    )
+    assert migration_outcome("move_pages", rules, 3, 0, 2, opened).pages.per_page == (3, 3)
+    assert migration_outcome("mbind-move", rules, 3, 0, 2, opened).errno is None
+
+
+def test_page_cache_and_bind_full_start_from_the_gate() -> None:
+    v5 = load_profile("private-v5").private
+    never = page_cache_outcome(STOCK_TOPOLOGY, v5, 2, 8, None)
     assert isinstance(never, Within) and never.nodes == {0, 1}
     assert never.violations((2,) * 8)
-    allowed = page_cache_placement(STOCK_TOPOLOGY, STOCK, 2, 8)
+    allowed = page_cache_outcome(STOCK_TOPOLOGY, STOCK, 2, 8, None)
     assert isinstance(allowed, ExactPages) and allowed.counts == {2: 8}
-    assert bind_full(STOCK).to_json()["signal"] == "SIGKILL"
+    stock_full = bind_full(STOCK, 2, None)
+    assert isinstance(stock_full, BindFull) and stock_full.to_json()["signal"] == "SIGKILL"
+    v4 = load_profile("private-rfc-v4").private
+    closed = discover_private(SYSFS / "private-rfc-v4", cmdline="")
+    for refused in (bind_full(v4, 3, closed), page_cache_outcome(STOCK_TOPOLOGY, v4, 3, 8, closed)):
+        assert isinstance(refused, Refused) and refused.errno == "EINVAL"
+    opened = discover_private(SYSFS / "private-v5", cmdline="")
+    cache = page_cache_outcome(STOCK_TOPOLOGY, v4, 3, 8, opened)
+    assert isinstance(cache, Refused) and cache.errno == v4.page_cache
+
+
+def test_mixed_masks_readback_is_the_profiles_answer() -> None:
+    mixed = Policy(Mode.MPOL_PREFERRED_MANY, frozenset({0, 2}))
+    v5 = policy_gate(mixed, 2, load_profile("private-v5").private, None)
+    assert isinstance(v5, Policy) and readback(v5) == {"mode": "MPOL_PREFERRED_MANY", "nodes": [0]}
+    stock = policy_gate(mixed, 2, STOCK, None)
+    assert isinstance(stock, Policy) and readback(stock)["nodes"] == [0, 2]
+
+
+def test_rfc_v4_serves_mixed_masks_from_public_nodes() -> None:
+    v4 = load_profile("private-rfc-v4").private
+    bind = Policy(Mode.MPOL_BIND, frozenset({1, 2}))
+    # From CPU node 0, 1 and 2 are both at distance 20 in this tree: the stock rule ties,
+    # the v4 rule does not (node 2 is in no public zonelist).
+    stock = no_pressure_placement(STOCK_TOPOLOGY, bind, 3, 0, 0)
+    public = no_pressure_placement(STOCK_TOPOLOGY, bind, 3, 0, 0, rules=v4, private=2)
+    assert isinstance(public, ExactPages) and public.per_page == (1, 1, 1)
+    assert stock.to_json() != public.to_json()
 
 
 def test_leak_expectations_per_provider() -> None:
