@@ -28,7 +28,7 @@ from fixtures.abi.uapi import Mode
 from fixtures.matrix.leaks import SPECS, LeakCase, NodeCase, leak_cases
 from fixtures.oracle import ExactPages
 from fixtures.oracle import private as private_oracle
-from fixtures.oracle.private import LeakExpectation, PrivateRules
+from fixtures.oracle.private import LeakExpectation, PrivateRules, Refused
 from fixtures.plugin.checks import require_private_node
 from fixtures.plugin.verdicts import CaseRecord, unsupported
 from fixtures.private.leaks import NoiseFloor, leak_in, leak_out, measure_noise_floor, snapshot
@@ -63,6 +63,10 @@ from fixtures.workloads.leaks import (
 OVERSHOOT_PAGES = 8192  # pressure workloads go this far past "full" (32 MiB)
 PAGE_CACHE_EXTRA_PAGES = 16384  # the file is larger than the normal nodes' room by 64 MiB
 CONSUMER_PAGES = 4096
+FORK_CHILDREN, FORK_TOUCH_PAGES = 48, 16
+# kernel_allocations(): 3000 tmpfs inodes and dentries, 20000 negative dentries, 128 full
+# pipes (16 pages each) at least: about 2,600 pages of slab and pipe buffers.
+KERNEL_ALLOC_PAGES = 2048
 
 
 MATRIX = {"leak_case": leak_cases}
@@ -81,6 +85,20 @@ def _normal_pages(topology: Topology, pn: PrivateNode) -> int:
     return sum(topology.nodes[n].memory_kib for n in pn.normal) * 1024 // PAGE_SIZE
 
 
+def _spill_pages(workload: str, topology: Topology) -> int:
+    """The pages `workload` sends past the normal nodes' room: what a stock kernel must put
+    on an unprotected node. Interleave-all needs no pressure: its share of the node."""
+    beyond = {
+        "anon-pressure": OVERSHOOT_PAGES,
+        "shmem-memfd": OVERSHOOT_PAGES,
+        "page-cache": PAGE_CACHE_EXTRA_PAGES,
+        "fork-storm": FORK_CHILDREN * FORK_TOUCH_PAGES,
+        "kernel-allocs": KERNEL_ALLOC_PAGES,
+        "interleave-all": CHUNK_PAGES // max(1, len(topology.has_memory)),
+    }
+    return beyond.get(workload, CHUNK_PAGES)  # the hog workloads: room + one chunk
+
+
 def _workload(name: str, topology: Topology, npages: int) -> Any:
     """The workload `name`; the anonymous ones fault `npages` (more than the normal nodes
     have left after the fill, so on a stock kernel they must reach past the watermark)."""
@@ -89,7 +107,7 @@ def _workload(name: str, topology: Topology, npages: int) -> Any:
     # which under RFC v4 includes a private node whose driver allows mempolicy (patch 13).
     every = frozenset(topology.has_memory)
     return {
-        "fork-storm": lambda: fork_storm(),
+        "fork-storm": lambda: fork_storm(FORK_CHILDREN, FORK_TOUCH_PAGES),
         "kernel-allocs": lambda: kernel_allocations(),
         "thp-collapse": lambda: thp_collapse(npages),
         "ksm-merge": lambda: identical_pages(npages),
@@ -145,7 +163,7 @@ def test_leak(
     """One case: the idle noise floor, the consumer's leak-out, or one workload's leak-in."""
     require_private_node(leak_case.node, private_node)
     if isinstance(leak_case, NodeCase):
-        _node_case(leak_case, private_node, noise_floor, topology, case)
+        _node_case(leak_case, private_node, rules, noise_floor, topology, case)
     else:
         _leak_in(
             leak_case,
@@ -173,7 +191,9 @@ def _leak_in(
 ) -> None:
     spec = SPECS[c.workload]
     _gate(c.workload, profile, kernel_release)
-    expected = private_oracle.leak_in_expectation(pn.provider, rules, c.node, spec.counters)
+    expected = private_oracle.leak_in_expectation(
+        pn.provider, rules, c.node, spec.counters, _spill_pages(c.workload, topology)
+    )
     case.params = {**c.params(), "provider": pn.provider, "meaning": expected.rule}
     case.expected = expected.to_json()
     nodes = topology.all_memory_nodes
@@ -266,25 +286,49 @@ def _meaning(expected: LeakExpectation, pages: dict[str, int], problems: list[st
 
 
 def _node_case(
-    c: NodeCase, pn: PrivateNode, noise_floor: NoiseFloor, topology: Topology, case: CaseRecord
+    c: NodeCase,
+    pn: PrivateNode,
+    rules: PrivateRules,
+    noise_floor: NoiseFloor,
+    topology: Topology,
+    case: CaseRecord,
 ) -> None:
     case.params = {**c.params(), "provider": pn.provider}
     if c.what == "noise-floor-idle":
         case.params["direction"] = "none"
-        case.expected = {"constraint": "measured on the idle system, not judged"}
+        bound = private_oracle.noise_bound(pn.provider, rules, c.node)
+        case.expected = bound.to_json()
         case.observed = {"noise_floor": noise_floor.to_json()}
+        problems = bound.violations(noise_floor.of(c.node))
+        assert not problems, "; ".join(problems)
         return
     case.params.update(
         {"direction": "leak-out", "pages": CONSUMER_PAGES, "mapping": "anon_private"}
     )
-    expected = ExactPages((c.node,) * CONSUMER_PAGES, f"BIND {{{c.node}}}: every page stays there")
-    case.expected = expected.to_json()
+    gated = private_oracle.policy_gate(
+        private_oracle.bind_alone(c.node), c.node, rules, pn.discovery
+    )
+    expected = ExactPages(
+        (c.node,) * CONSUMER_PAGES,
+        f"BIND {{{c.node}}}: every page stays there while the normal nodes are full "
+        f"(ops {sorted(pn.discovery.caps(c.node)) if pn.discovery else 'none'}: no reclaim "
+        "or demotion off the node)",
+    )
+    case.expected = gated.to_json() if isinstance(gated, Refused) else expected.to_json()
     progress = _mmap.mmap(-1, 16)
     nodes = topology.all_memory_nodes
     cap = _normal_pages(topology, pn) + OVERSHOOT_PAGES
     with Held(bound_region(c.node, CONSUMER_PAGES, pn.enter_consumer)) as consumer:
         if consumer.result.info is None:
             raise RuntimeError(consumer.result.describe())
+        refused = consumer.result.info.get("refused")
+        if refused or isinstance(gated, Refused):
+            case.observed = {"errno": refused}
+            assert isinstance(gated, Refused) and refused == gated.errno, (
+                f"mbind(MPOL_BIND, {{{c.node}}}): {refused or 'accepted'}; expected "
+                f"{gated.errno if isinstance(gated, Refused) else 'accepted'}"
+            )
+            return
         addr = consumer.result.info["addr"]
         before = snapshot(nodes)
         fill = pressure(
