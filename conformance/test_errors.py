@@ -11,7 +11,8 @@ feature a cause needs reports it `unsupported`.
 
 import pytest
 
-from fixtures.oracle.errors import ErrorCase, Need, error_cases, expected_errno, unsupported_reason
+from fixtures.matrix.errors import ErrorCase, error_cases
+from fixtures.oracle.errors import Need, expected_errno, unsupported_reason
 from fixtures.plugin.checks import check_errno
 from fixtures.plugin.verdicts import CaseRecord, unsupported
 from fixtures.profiles import Profile

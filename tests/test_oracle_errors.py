@@ -5,16 +5,15 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.matrix.errors import CaseNodes, error_cases
 from fixtures.oracle.errors import (
     CALLS,
     CAUSES,
     NOT_DOCUMENTED,
     PAGE_BITS,
-    CaseNodes,
     Cause,
     Need,
     Where,
-    error_cases,
     expected_errno,
     unsupported_reason,
 )
