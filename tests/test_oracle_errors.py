@@ -15,9 +15,8 @@ from fixtures.oracle.errors import (
     Need,
     Where,
     expected_errno,
-    unsupported_reason,
 )
-from fixtures.plugin.checks import HarnessError, check_errno
+from fixtures.plugin.checks import HarnessError, check_errno, require
 from fixtures.plugin.verdicts import CaseRecord
 from fixtures.profiles import load_profile
 from fixtures.system.child import ChildOutcome
@@ -104,11 +103,19 @@ def test_an_unpopulated_anonymous_page_is_efault_before_6_12() -> None:
 
 def test_features_a_kernel_lacks_make_causes_unsupported() -> None:
     home = cause("set_mempolicy_home_node-EINVAL-flags-nonzero")
-    assert unsupported_reason(home, MAINLINE, "5.15.0") is not None
-    assert unsupported_reason(home, MAINLINE, OLD) is None
+    with pytest.raises(pytest.skip.Exception, match="unsupported: set_mempolicy_home_node"):
+        require(MAINLINE, "5.15.0", *home.requires)
+    require(MAINLINE, OLD, *home.requires)
     weighted = cause("mbind-EINVAL-empty-mask-weighted-interleave")
-    assert unsupported_reason(weighted, MAINLINE, OLD) is not None
-    assert unsupported_reason(weighted, MAINLINE, NEW) is None
+    with pytest.raises(pytest.skip.Exception, match="MPOL_WEIGHTED_INTERLEAVE needs Linux 6.9"):
+        require(MAINLINE, OLD, *weighted.requires)
+    require(MAINLINE, NEW, *weighted.requires)
+
+
+def test_every_gate_a_cause_names_is_a_line_of_mainline_toml() -> None:
+    """A gate spelled wrong would read as "every kernel has it": each one is a feature."""
+    named = {f for c in CAUSES for f in c.requires} | {c.before[0] for c in CAUSES if c.before}
+    assert named <= set(MAINLINE.features)
 
 
 def test_the_man_page_is_recorded_where_the_kernel_differs() -> None:
