@@ -13,6 +13,7 @@ from fixtures.oracle.errors import (
     PAGE_BITS,
     Cause,
     Need,
+    Provoke,
     Where,
     expected_errno,
 )
@@ -21,7 +22,14 @@ from fixtures.plugin.verdicts import CaseRecord
 from fixtures.profiles import load_profile
 from fixtures.system.child import ChildOutcome
 from fixtures.system.topology import discover
-from fixtures.workloads.errors import WORKLOADS, ErrnoRun, MaskArgs, kernel_thread_pid
+from fixtures.workloads import errors as errors_workloads
+from fixtures.workloads.errors import (
+    POLICY_ARGS,
+    WORKLOADS,
+    ErrnoRun,
+    MaskArgs,
+    kernel_thread_pid,
+)
 
 SYSFS = Path(__file__).parent / "data" / "sysfs"
 MEMORYLESS = discover(SYSFS / "qemu-3mem-1memoryless")  # memory 0,1,3; node 2 memoryless
@@ -72,7 +80,16 @@ def test_ids_are_unique_readable_and_free_of_node_ids() -> None:
 
 def test_every_call_has_causes_and_every_cause_a_workload() -> None:
     assert {c.call for c in CAUSES} == set(CALLS)
-    assert {(c.call, c.slug) for c in CAUSES} == set(WORKLOADS)
+    assert set(WORKLOADS) == {c.provoke for c in CAUSES} == set(Provoke)
+
+
+def test_causes_and_workloads_out_of_step_do_not_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(WORKLOADS, Provoke.MBIND_HOLES)
+    monkeypatch.delitem(POLICY_ARGS, "mode-unknown")
+    with pytest.raises(RuntimeError, match="mbind-holes: no workload; policy: slugs"):
+        errors_workloads._check_pairing()
+    with pytest.raises(TypeError, match="provoke"):
+        Cause("mbind", "new-cause", "EINVAL", "a rule")  # type: ignore[call-arg]
 
 
 def test_mbind_and_set_mempolicy_share_the_policy_causes() -> None:
