@@ -11,9 +11,10 @@ feature a cause needs reports it `unsupported`.
 
 import pytest
 
-from fixtures.oracle.errors import ErrorCase, Need, error_cases, expected_errno, unsupported_reason
-from fixtures.plugin.checks import check_errno
-from fixtures.plugin.verdicts import CaseRecord, unsupported
+from fixtures.matrix.errors import ErrorCase, error_cases
+from fixtures.oracle.errors import Need, expected_errno
+from fixtures.plugin.checks import check_errno, require
+from fixtures.plugin.verdicts import CaseRecord
 from fixtures.profiles import Profile
 from fixtures.system.child import run_in_child
 from fixtures.workloads.errors import kernel_thread_pid, run_workload
@@ -26,9 +27,7 @@ def test_errno(
 ) -> None:
     cause = error_case.cause
     case.params = error_case.params()
-    reason = unsupported_reason(cause, profile, kernel_release)
-    if reason:
-        unsupported(reason)
+    require(profile, kernel_release, *cause.requires)
     if cause.need == Need.KERNEL_THREAD and kernel_thread_pid() is None:
         pytest.skip("no kernel thread is visible in /proc (a pid namespace?)")
     expected = expected_errno(cause, profile, kernel_release)

@@ -103,6 +103,15 @@ def attempt(fn: Callable[[], object]) -> object:
         return f"raises {type(exc).__name__}: {exc}"
 
 
+def unsupported_reason(cause: Any, profile: Any, release: str) -> str | None:
+    """Why `cause` is unsupported: the errors oracle's own function before the one gate
+    idiom, then the first of the cause's `requires` the profile says the kernel lacks."""
+    if hasattr(errors_oracle, "unsupported_reason"):
+        return errors_oracle.unsupported_reason(cause, profile, release)
+    reasons = (profile.unsupported_reason(f, release) for f in cause.requires)
+    return next((r for r in reasons if r is not None), None)
+
+
 def outcomes(c: Any, topology: Any, profile: Any, rules: Any, release: str) -> dict[str, object]:
     out: dict[str, object] = {}
     cause = getattr(c, "cause", None)
@@ -110,9 +119,7 @@ def outcomes(c: Any, topology: Any, profile: Any, rules: Any, release: str) -> d
         out["errno"] = attempt(
             lambda: errors_oracle.expected_errno(cause, profile, release).to_json()
         )
-        out["unsupported"] = attempt(
-            lambda: errors_oracle.unsupported_reason(cause, profile, release)
-        )
+        out["unsupported"] = attempt(lambda: unsupported_reason(cause, profile, release))
     policy = getattr(c, "policy", None)
     if isinstance(policy, oracle.Policy):
         out["gates"] = [profile.unsupported_reason(f, release) for f in policy_features(policy)]

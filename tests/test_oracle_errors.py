@@ -5,25 +5,31 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.matrix.errors import CaseNodes, error_cases
 from fixtures.oracle.errors import (
     CALLS,
     CAUSES,
     NOT_DOCUMENTED,
     PAGE_BITS,
-    CaseNodes,
     Cause,
     Need,
+    Provoke,
     Where,
-    error_cases,
     expected_errno,
-    unsupported_reason,
 )
-from fixtures.plugin.checks import HarnessError, check_errno
+from fixtures.plugin.checks import HarnessError, check_errno, require
 from fixtures.plugin.verdicts import CaseRecord
 from fixtures.profiles import load_profile
 from fixtures.system.child import ChildOutcome
 from fixtures.system.topology import discover
-from fixtures.workloads.errors import WORKLOADS, ErrnoRun, MaskArgs, kernel_thread_pid
+from fixtures.workloads import errors as errors_workloads
+from fixtures.workloads.errors import (
+    POLICY_ARGS,
+    WORKLOADS,
+    ErrnoRun,
+    MaskArgs,
+    kernel_thread_pid,
+)
 
 SYSFS = Path(__file__).parent / "data" / "sysfs"
 MEMORYLESS = discover(SYSFS / "qemu-3mem-1memoryless")  # memory 0,1,3; node 2 memoryless
@@ -74,7 +80,16 @@ def test_ids_are_unique_readable_and_free_of_node_ids() -> None:
 
 def test_every_call_has_causes_and_every_cause_a_workload() -> None:
     assert {c.call for c in CAUSES} == set(CALLS)
-    assert {(c.call, c.slug) for c in CAUSES} == set(WORKLOADS)
+    assert set(WORKLOADS) == {c.provoke for c in CAUSES} == set(Provoke)
+
+
+def test_causes_and_workloads_out_of_step_do_not_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(WORKLOADS, Provoke.MBIND_HOLES)
+    monkeypatch.delitem(POLICY_ARGS, "mode-unknown")
+    with pytest.raises(RuntimeError, match="mbind-holes: no workload; policy: slugs"):
+        errors_workloads._check_pairing()
+    with pytest.raises(TypeError, match="provoke"):
+        Cause("mbind", "new-cause", "EINVAL", "a rule")  # type: ignore[call-arg]
 
 
 def test_mbind_and_set_mempolicy_share_the_policy_causes() -> None:
@@ -105,11 +120,19 @@ def test_an_unpopulated_anonymous_page_is_efault_before_6_12() -> None:
 
 def test_features_a_kernel_lacks_make_causes_unsupported() -> None:
     home = cause("set_mempolicy_home_node-EINVAL-flags-nonzero")
-    assert unsupported_reason(home, MAINLINE, "5.15.0") is not None
-    assert unsupported_reason(home, MAINLINE, OLD) is None
+    with pytest.raises(pytest.skip.Exception, match="unsupported: set_mempolicy_home_node"):
+        require(MAINLINE, "5.15.0", *home.requires)
+    require(MAINLINE, OLD, *home.requires)
     weighted = cause("mbind-EINVAL-empty-mask-weighted-interleave")
-    assert unsupported_reason(weighted, MAINLINE, OLD) is not None
-    assert unsupported_reason(weighted, MAINLINE, NEW) is None
+    with pytest.raises(pytest.skip.Exception, match="MPOL_WEIGHTED_INTERLEAVE needs Linux 6.9"):
+        require(MAINLINE, OLD, *weighted.requires)
+    require(MAINLINE, NEW, *weighted.requires)
+
+
+def test_every_gate_a_cause_names_is_a_line_of_mainline_toml() -> None:
+    """A gate spelled wrong would read as "every kernel has it": each one is a feature."""
+    named = {f for c in CAUSES for f in c.requires} | {c.before[0] for c in CAUSES if c.before}
+    assert named <= set(MAINLINE.features)
 
 
 def test_the_man_page_is_recorded_where_the_kernel_differs() -> None:
