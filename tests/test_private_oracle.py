@@ -218,3 +218,28 @@ def test_the_idle_noise_on_the_private_node_is_bounded() -> None:
     assert bound.violations({"anon": 0, "slab": v4.noise_floor_pages}) == []
     assert bound.violations({"slab": v4.noise_floor_pages + 1})
     assert noise_bound("unprotected", v4, 2).pages == STOCK.noise_floor_pages
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_private_profiles_inherit_mainlines_gates_and_tolerances(name: str) -> None:
+    profile, mainline = load_profile(name), load_profile("mainline")
+    assert profile.features == mainline.features
+    assert profile.tolerances == mainline.tolerances
+    assert profile.unsupported_reason("MPOL_WEIGHTED_INTERLEAVE", "6.1.0") is not None
+
+
+def test_extends_lays_a_profile_over_its_base(tmp_path: Path) -> None:
+    mine = tmp_path / "mine.toml"
+    mine.write_text(
+        'name = "mine"\nextends = "mainline"\n[features]\nMPOL_PREFERRED_MANY = "6.0"\n'
+        "[tolerances]\ntask_interleave_pages = 9\n"
+    )
+    profile = load_profile(str(mine))
+    assert profile.features["MPOL_PREFERRED_MANY"] == "6.0"
+    assert profile.features["MPOL_WEIGHTED_INTERLEAVE"] == "6.9"
+    assert profile.tolerance("task_interleave_pages") == 9
+    assert profile.private.profile == "mine"
+    loop = tmp_path / "loop.toml"
+    loop.write_text(f'name = "loop"\nextends = "{loop}"\n')
+    with pytest.raises(ProfileError, match="loop"):
+        load_profile(str(loop))
