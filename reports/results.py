@@ -57,6 +57,9 @@ class Run:
     boot_s: float | None  # None on bare metal
     status: str  # ok | crashed | lost-vm | timeout
     console_findings: tuple[str, ...]  # Oops, BUG, WARNING, panic lines from the console
+    # What the profile's answers were checked on; "" when nothing (v5, features: written
+    # from descriptions); None in documents from before the key existed.
+    profile_verified: str | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,7 @@ def _document(root: CheckedObject, file: Path) -> RunDocument:
             run.optional_number("boot_s"),
             run.text("status"),
             run.strings("console_findings"),
+            run.optional_text("profile_verified"),
         ),
         cases=cases,
     )
@@ -198,5 +202,6 @@ def column_label(doc: RunDocument) -> str:
     """A short name for a run, e.g. "6.1.0-56-amd64 · default"; the profile only if unusual."""
     parts = [doc.kernel.release, doc.topology.preset]
     if doc.profile != "mainline":
-        parts.append(doc.profile)
+        unverified = doc.run.profile_verified == ""
+        parts.append(doc.profile + (" (unverified)" if unverified else ""))
     return " · ".join(parts)

@@ -71,6 +71,15 @@ def test_column_label_names_profile_only_when_not_mainline(runs: list[RunDocumen
     assert column_label(runs[2]) == "6.19.0-rc4-private-v5+ · private · private-v5"
 
 
+def test_a_profile_nothing_verified_says_so_in_its_column(runs: list[RunDocument]) -> None:
+    """v5 and the features design are written from descriptions: every column says so."""
+    doc = runs[2]
+    unverified = dataclasses.replace(doc, run=dataclasses.replace(doc.run, profile_verified=""))
+    assert column_label(unverified).endswith("private-v5 (unverified)")
+    verified = dataclasses.replace(doc, run=dataclasses.replace(doc.run, profile_verified="x"))
+    assert column_label(verified).endswith("· private-v5")
+
+
 def write_variant(tmp_path: Path, change: dict[str, object], name: str = "run.json") -> Path:
     document = json.loads(DEBIAN_61.read_text(encoding="utf-8"))
     document.update(change)
