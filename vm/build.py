@@ -96,6 +96,11 @@ def config_key(tree: Path, fragments: Sequence[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
+def build_dir_for(tree: Path, fragments: Sequence[Path], cache_dir: Path) -> Path:
+    """Where `tree` built with `fragments` lives: a new key rebuilds, the same one reuses."""
+    return cache_dir / f"{tree.name}-{config_key(tree, fragments)}"
+
+
 Runner = Callable[[Sequence[str], Path], None]
 
 
@@ -177,7 +182,7 @@ def build_tree(
     tree = tree.resolve()
     check_tree(tree)
     paths = fragment_paths(fragments)
-    build_dir = cache_dir / f"{tree.name}-{config_key(tree, paths)}"
+    build_dir = build_dir_for(tree, paths, cache_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
     log = build_dir / "build.log"
     progress(f"build: configuring {tree} into {build_dir}")

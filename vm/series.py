@@ -230,12 +230,17 @@ def series_key(tree: Path, series: Series, port: Port | None) -> str:
     return digest.hexdigest()[:16]
 
 
+def series_copy_for(tree: Path, series: Series, port: Port | None, cache_dir: Path) -> Path:
+    """Where the copy of `tree` with `series` (and `port`) applied lives."""
+    return cache_dir / f"{tree.resolve().name}-series-{series_key(tree, series, port)}"
+
+
 def prepare_series_tree(
     tree: Path, series: Series, port: Port | None, *, cache_dir: Path
 ) -> SeriesTree:
     """A copy of `tree` with the series (and the port) applied, made once per key."""
     applied = port.patches if port is not None else tuple(p.number for p in series.patches)
-    copy = cache_dir / f"{tree.resolve().name}-series-{series_key(tree, series, port)}"
+    copy = series_copy_for(tree, series, port, cache_dir)
     result = SeriesTree(copy, series, port, applied)
     stamp = copy / STAMP_NAME
     if stamp.is_file():
