@@ -24,6 +24,7 @@ import gzip
 import json
 import os
 import re
+import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -34,6 +35,22 @@ SCHEMA_VERSION = 1
 """The one schema version written, and the one the readers accept."""
 
 SUITE = {"name": "mempolicy-conformance", "version": "0.1.0"}
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def suite_record(checkout: Path = CHECKOUT) -> dict[str, str]:
+    """The suite that ran: its name, and `git describe` of its checkout (the fixed version
+    only where there is no git). --no-optional-locks: the guest sees the checkout
+    read-only, where a plain `git describe --dirty` would try to refresh the index."""
+    command = ["git", "--no-optional-locks", "-C", str(checkout), "describe", "--always",
+               "--dirty", "--tags"]  # fmt: skip
+    try:
+        described = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return dict(SUITE)
+    if described.returncode != 0 or not described.stdout.strip():
+        return dict(SUITE)
+    return {"name": SUITE["name"], "version": described.stdout.strip()}
 
 
 class Verdict(StrEnum):

@@ -182,3 +182,11 @@ def test_stream_writes_plan_then_cases() -> None:
     stream.case("a", "pass", "")
     stream.case("b", "error", "boom")
     assert out.getvalue() == "KTAP version 1\n1..2\nok 1 a\n# boom\n# error: b\nnot ok 2 b\n"
+
+
+def test_the_suite_is_recorded_as_git_describe_of_the_checkout(tmp_path: Path) -> None:
+    from reports.document import CHECKOUT, SUITE, suite_record
+
+    version = suite_record()["version"]
+    assert version != SUITE["version"] or not (CHECKOUT / ".git").exists()
+    assert suite_record(tmp_path) == SUITE  # no git there: the fixed version, no error

@@ -198,7 +198,19 @@ def test_apt_get_that_installs_nothing_is_an_infra_error(tmp_path: Path, as_root
         ensure_host_tools(install=True, search_path=str(bin_dir), log_file=tmp_path / "apt.log")
 
 
-BUILD_PROGRAMS = ("make", "gcc", "flex", "bison", "bc", "perl", "python3", "cpio", "xz", "zstd", "patch")
+BUILD_PROGRAMS = (
+    "make",
+    "gcc",
+    "flex",
+    "bison",
+    "bc",
+    "perl",
+    "python3",
+    "cpio",
+    "xz",
+    "zstd",
+    "patch",
+)
 BUILD_HEADERS = ("stdio.h", "libelf.h", "gelf.h", "openssl/ssl.h", "openssl/opensslconf.h")
 
 
