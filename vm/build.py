@@ -19,6 +19,7 @@ from pathlib import Path
 
 from vm.errors import InfraError, UserError
 from vm.kconfig import FRAGMENT_DIR, missing_options, parse_config
+from vm.locking import locked
 
 # What a tree is built with unless asked otherwise; debug-vm.config is opt-in.
 DEFAULT_FRAGMENTS = (
@@ -184,6 +185,20 @@ def build_tree(
     paths = fragment_paths(fragments)
     build_dir = build_dir_for(tree, paths, cache_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
+    # Two runs of one tree (two presets booted at once) must not run make in one folder.
+    with locked(build_dir / ".lock"):
+        return _build_locked(tree, build_dir, paths, jobs=jobs, progress=progress, tick=tick)
+
+
+def _build_locked(
+    tree: Path,
+    build_dir: Path,
+    paths: Sequence[Path],
+    *,
+    jobs: int | None,
+    progress: Callable[[str], None],
+    tick: Callable[[str], None],
+) -> TreeBuild:
     log = build_dir / "build.log"
     progress(f"build: configuring {tree} into {build_dir}")
     configure(tree, build_dir, paths, log)

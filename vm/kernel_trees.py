@@ -22,10 +22,10 @@ from vm.kernels import (
     STAMP_NAME,
     download_deb,
     load_kernel_sources,
-    locked,
     run_checked,
     suite_of,
 )
+from vm.locking import locked
 
 SOURCE_PREFIX = "debian-source:"
 

@@ -10,21 +10,20 @@ suite's own (vm/apt.py).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import re
 import shutil
 import struct
 import subprocess
 import tomllib
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vm.apt import Apt, AptSuite, apt_for, load_suites
 from vm.errors import InfraError, UserError
+from vm.locking import locked
 
 KERNEL_SOURCES_FILE = Path(__file__).with_name("kernel_sources.toml")
 DEBIAN_PREFIX = "debian:"
@@ -366,14 +365,3 @@ def run_checked(command: list[str]) -> str:
         last_line = (result.stderr.strip().splitlines() or ["no message"])[-1]
         raise InfraError(f"{' '.join(command)} failed (exit {result.returncode}): {last_line}")
     return result.stdout
-
-
-@contextmanager
-def locked(lock_file: Path) -> Iterator[None]:
-    """One process at a time fills a package's cache entry (parallel tox envs share it)."""
-    with lock_file.open("w") as stream:
-        fcntl.flock(stream, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(stream, fcntl.LOCK_UN)

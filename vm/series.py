@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vm.errors import InfraError, UserError
+from vm.locking import locked
 
 PORT_DIR = Path(__file__).with_name("ports")
 PROVIDER_DIR = Path(__file__).with_name("private_provider")
@@ -242,9 +243,16 @@ def prepare_series_tree(
     applied = port.patches if port is not None else tuple(p.number for p in series.patches)
     copy = series_copy_for(tree, series, port, cache_dir)
     result = SeriesTree(copy, series, port, applied)
-    stamp = copy / STAMP_NAME
-    if stamp.is_file():
-        return result
+    with locked(copy.with_name(copy.name + ".lock")):
+        if not (copy / STAMP_NAME).is_file():
+            _make_copy(tree, copy, series, port, result)
+    return result
+
+
+def _make_copy(
+    tree: Path, copy: Path, series: Series, port: Port | None, result: SeriesTree
+) -> None:
+    cache_dir = copy.parent
     partial = copy.with_name(copy.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -264,7 +272,6 @@ def prepare_series_tree(
     (partial / STAMP_NAME).write_text(json.dumps(result.record(), indent=1) + "\n")
     shutil.rmtree(copy, ignore_errors=True)
     partial.rename(copy)
-    return result
 
 
 def _copy_tree(tree: Path, destination: Path) -> None:
