@@ -28,6 +28,7 @@ DEFAULT_FRAGMENTS = (
     "numa.config",
     "hugepages.config",
     "cgroups.config",
+    "leaks.config",
 )
 IMAGE = Path("arch/x86/boot/bzImage")
 
