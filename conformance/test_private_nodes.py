@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,6 +49,7 @@ from fixtures.workloads.private import (
     bind_beyond_node,
     mbind_then_fault,
     migrate_onto,
+    numa_maps_of_private,
     page_cache_under_bind,
     task_policy_then_fault,
 )
@@ -123,6 +125,8 @@ def test_private(
         _migration(private_case, private_node, rules, case)
     elif private_case.what == "discovery":
         _check_discovery(case, private_node, rules, topology)
+    elif private_case.what == "numa-maps":
+        _check_numa_maps(case, private_node, rules, topology)
     elif private_case.what == "bind-full":
         _check_bind_full(case, private_node, rules, topology)
     else:
@@ -263,6 +267,36 @@ def _check_discovery(
     assert not problems, "; ".join(problems)
 
 
+def _check_numa_maps(
+    case: CaseRecord, pn: PrivateNode, rules: PrivateRules, topology: Topology
+) -> None:
+    """/proc/<pid>/numa_maps must count the pages a BIND {private} region has on the node,
+    as move_pages does: numastat -p and every tool that reads numa_maps rely on it. The
+    other cases leave the private node out of their numa_maps cross-check; this one holds it."""
+    case.params.update({"pages": PAGES, "mapping": "anon_private"})
+    gated = private_oracle.policy_gate(
+        private_oracle.bind_alone(pn.node), pn.node, rules, pn.discovery
+    )
+    seen: dict[str, Any] = observed_outcome(
+        case,
+        run_in_child(lambda: numa_maps_of_private(pn, PAGES, first_cpu(topology)[0])),
+    )
+    case.observed = dict(seen)
+    if isinstance(gated, Refused):
+        case.expected = gated.to_json()
+        assert seen.get("refused") == gated.errno, f"mbind: {seen}; expected {gated.errno}"
+        return
+    expected = {str(pn.node): PAGES}
+    case.expected = {"pages": expected, "rule": "numa_maps counts what move_pages reports"}
+    maps = {str(n): c for n, c in seen["numa_maps"].items()}
+    moved = {str(n): c for n, c in seen["move_pages"].items()}
+    assert moved == expected, f"move_pages says {moved}, expected {expected}"
+    assert maps == moved, (
+        f"numa_maps counts {maps or 'no page'} where move_pages counts {moved}: "
+        f"line {seen['line']!r}"
+    )
+
+
 def _check_bind_full(
     case: CaseRecord, pn: PrivateNode, rules: PrivateRules, topology: Topology
 ) -> None:
@@ -309,9 +343,14 @@ def _check_page_cache(
     outcome = run_in_child(
         lambda: page_cache_under_bind(pn, scratch, npages, first_cpu(topology)[0])
     )
-    if outcome.signal:
-        case.expected = expected.to_json()
-        case.observed = {"signal": outcome.signal}
-        raise AssertionError(f"{outcome.describe()}; expected {case.expected}")
+    case.expected = expected.to_json()
+    if outcome.signal or isinstance(expected, private_oracle.BindFull):
+        case.observed = (
+            {"signal": outcome.signal} if outcome.signal else {"outcome": outcome.describe()}
+        )
+        assert isinstance(expected, private_oracle.BindFull) and outcome.signal == "SIGKILL", (
+            f"{outcome.describe()}; expected {case.expected}"
+        )
+        return
     run = observed_outcome(case, outcome)
     _check_run(case, expected, run, pn.node)
