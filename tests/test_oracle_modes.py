@@ -157,6 +157,10 @@ def test_home_node_starts_the_zonelist(
         assert isinstance(expected, ExactPages) and expected.counts == {answer.pop(): 4}
     else:
         assert isinstance(expected, Within) and expected.nodes == answer
+        assert expected.violations((0, 0, 0, 0)) == []
+        assert expected.violations((1, 1, 1, 1)) == []
+        # One zonelist's first zone takes every fault: a split over the tie is a finding.
+        assert expected.violations((0, 1, 0, 1)), "a split over tied nodes passed"
     with pytest.raises(ValueError):
         home_node_placement(TOPOLOGY, Policy(Mode.MPOL_PREFERRED, frozenset({0})), 1, npages=1)
 
