@@ -9,20 +9,34 @@ offline or memoryless node, a second memory node) are not built; a kernel withou
 feature a cause needs reports it `unsupported`.
 """
 
+from dataclasses import replace
+
 import pytest
 
-from fixtures.oracle.errors import ErrorCase, Need, error_cases, expected_errno, unsupported_reason
+from fixtures.oracle.errors import (
+    ErrorCase,
+    Need,
+    error_cases,
+    expected_after,
+    expected_errno,
+    unsupported_reason,
+)
 from fixtures.plugin.checks import check_errno
 from fixtures.plugin.verdicts import CaseRecord, unsupported
 from fixtures.profiles import Profile
 from fixtures.system.child import run_in_child
+from fixtures.system.topology import Topology
 from fixtures.workloads.errors import kernel_thread_pid, run_workload
 
 MATRIX = {"error_case": error_cases}
 
 
 def test_errno(
-    error_case: ErrorCase, profile: Profile, kernel_release: str, case: CaseRecord
+    error_case: ErrorCase,
+    topology: Topology,
+    profile: Profile,
+    kernel_release: str,
+    case: CaseRecord,
 ) -> None:
     cause = error_case.cause
     case.params = error_case.params()
@@ -32,4 +46,8 @@ def test_errno(
     if cause.need == Need.KERNEL_THREAD and kernel_thread_pid() is None:
         pytest.skip("no kernel thread is visible in /proc (a pid namespace?)")
     expected = expected_errno(cause, profile, kernel_release)
+    # A call that must not fail must also leave what it promised (the policy it applied,
+    # nothing at all, the next interleave node): the child reads it back.
+    after = expected_after(error_case, topology.has_memory, profile, kernel_release)
+    expected = replace(expected, after=after)
     check_errno(case, expected, run_in_child(lambda: run_workload(error_case)))

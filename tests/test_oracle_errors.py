@@ -15,6 +15,7 @@ from fixtures.oracle.errors import (
     Need,
     Where,
     error_cases,
+    expected_after,
     expected_errno,
     unsupported_reason,
 )
@@ -60,7 +61,7 @@ def test_the_matrix_builds_only_what_the_topology_can_provoke() -> None:
     assert "mbind-EIO-strict-misplaced-page" in with_memoryless & sparse
     # A kernel thread is looked for when the case runs, not when the matrix is built.
     assert "migrate_pages-EINVAL-kernel-thread" in with_memoryless & sparse
-    assert len(with_memoryless) == len(CAUSES) - 4  # the four offline-node causes
+    assert len(with_memoryless) == len(CAUSES) - 6  # the six offline-node causes
 
 
 def test_ids_are_unique_readable_and_free_of_node_ids() -> None:
@@ -193,3 +194,40 @@ def test_check_errno_tells_a_dead_child_from_a_broken_harness() -> None:
     assert record.observed == {"signal": "SIGKILL"}
     with pytest.raises(HarnessError):
         check_errno(CaseRecord(), c, ChildOutcome(error="SetupError: mmap failed"))
+
+
+def _after(cid: str, topology: object = SPARSE, release: str = NEW) -> dict[str, object] | None:
+    (found,) = [c for c in error_cases(topology) if c.id == cid]  # type: ignore[arg-type]
+    after = expected_after(found, topology.has_memory, MAINLINE, release)  # type: ignore[attr-defined]
+    return None if after is None else {k: v for k, v in after.items() if k != "rule"}
+
+
+def test_no_error_causes_state_what_they_leave_behind() -> None:
+    # SPARSE: memory 0, 1, 4; 2 and 3 possible but offline; nr_node_ids 5.
+    assert _after("set_mempolicy-ok-preferred-empty-mask") == {"mode": 4, "nodes": []}
+    assert _after("set_mempolicy-ok-preferred-empty-mask", release=OLD) == {"mode": 4, "nodes": []}
+    assert _after("mbind-ok-len-ulong-max") == {"mode": 0, "nodes": []}
+    assert _after("mbind-ok-node-offline-beside-memory-node") == {"mode": 2, "nodes": [0]}
+    assert _after("set_mempolicy-ok-node-not-possible-beside-memory-node") == {
+        "mode": 2,
+        "nodes": [0],
+    }
+    # RELATIVE_NODES reads back the user's nodemask, not the folded one.
+    alias = CaseNodes.from_topology(SPARSE).relative_alias
+    assert _after("set_mempolicy-ok-relative-nodes-fold") == {
+        "mode": 2 | (1 << 14),
+        "nodes": [alias],
+    }
+    assert _after("get_mempolicy-ok-f-node-task-interleave") == {"node": 0}
+    assert _after("mbind-EINVAL-unaligned-start") is None  # an errno is its own answer
+
+
+def test_a_wrong_readback_after_no_error_fails() -> None:
+    (found,) = [c for c in error_cases(SPARSE) if c.id == "mbind-ok-len-ulong-max"]
+    expected = expected_errno(found.cause, MAINLINE, NEW)
+    from dataclasses import replace
+
+    expected = replace(expected, after=expected_after(found, SPARSE.has_memory, MAINLINE, NEW))
+    changed = ErrnoRun(None, detail={"after": {"mode": 2, "nodes": [0]}})
+    with pytest.raises(AssertionError, match="read back"):
+        check_errno(CaseRecord(), expected, ChildOutcome(value=changed))
