@@ -170,10 +170,18 @@ def test_remap_after_cpuset_change(
         lambda: rebind_run(c.api, c.policy, group, c.new_mems, DEFAULT_PAGES, c.cpu)
     )
     run: RebindRun = observed_outcome(case, outcome)
-    if (run.mems_before, run.mems_after) != (c.old_mems, c.new_mems):
+    if (run.cpuset_before, run.cpuset_after) != (c.old_mems, c.new_mems):
         raise HarnessError(
-            f"the child's mems were {sorted(run.mems_before)} then {sorted(run.mems_after)}, "
-            f"not {sorted(c.old_mems)} then {sorted(c.new_mems)}"
+            f"the cpuset's effective mems were {sorted(run.cpuset_before)} then "
+            f"{sorted(run.cpuset_after)}, not {sorted(c.old_mems)} then {sorted(c.new_mems)}"
+        )
+    # MPOL_F_MEMS_ALLOWED is checked against the cpuset, never taken as an input.
+    if (run.mems_before, run.mems_after) != (run.cpuset_before, run.cpuset_after):
+        case.expected = {"mems_allowed": [sorted(c.old_mems), sorted(c.new_mems)]}
+        case.observed = {"mems_allowed": [sorted(run.mems_before), sorted(run.mems_after)]}
+        raise AssertionError(
+            f"MPOL_F_MEMS_ALLOWED read {sorted(run.mems_before)} then {sorted(run.mems_after)}, "
+            f"the cpuset's effective mems were {sorted(c.old_mems)} then {sorted(c.new_mems)}"
         )
     made = create_state(c.policy, c.old_mems)
     state = rebind_state(made, c.new_mems, profile, kernel_release)
