@@ -9,10 +9,12 @@ offline or memoryless node, a second memory node) are not built; a kernel withou
 feature a cause needs reports it `unsupported`.
 """
 
+from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
 
+from fixtures.knobs.base import CpusetCgroups, KnobUnavailable
 from fixtures.oracle.errors import (
     ErrorCase,
     Need,
@@ -26,9 +28,21 @@ from fixtures.plugin.verdicts import CaseRecord, unsupported
 from fixtures.profiles import Profile
 from fixtures.system.child import run_in_child
 from fixtures.system.topology import Topology
-from fixtures.workloads.errors import kernel_thread_pid, run_workload
+from fixtures.workloads.errors import (
+    kernel_thread_pid,
+    move_pages_outside_cpuset,
+    run_workload,
+)
 
 MATRIX = {"error_case": error_cases}
+
+
+@pytest.fixture(scope="module")
+def cpusets() -> Iterator[CpusetCgroups]:
+    """Cpuset cgroups for the causes that need one, removed (and +cpuset switched back off
+    if it was off) at the module's end."""
+    with CpusetCgroups() as groups:
+        yield groups
 
 
 def test_errno(
@@ -37,6 +51,7 @@ def test_errno(
     profile: Profile,
     kernel_release: str,
     case: CaseRecord,
+    cpusets: CpusetCgroups,
 ) -> None:
     cause = error_case.cause
     case.params = error_case.params()
@@ -50,4 +65,15 @@ def test_errno(
     # nothing at all, the next interleave node): the child reads it back.
     after = expected_after(error_case, topology.has_memory, profile, kernel_release)
     expected = replace(expected, after=after)
+    if cause.need == Need.CPUSET_EXCLUDING_OTHER:
+        try:
+            group = cpusets.create([error_case.nodes.memory])
+        except KnobUnavailable as exc:
+            pytest.skip(f"needs a cgroup v2 cpuset: {exc}")
+        try:
+            outcome = run_in_child(lambda: move_pages_outside_cpuset(error_case, group))
+        finally:
+            cpusets.remove(group)
+        check_errno(case, expected, outcome)
+        return
     check_errno(case, expected, run_in_child(lambda: run_workload(error_case)))

@@ -70,7 +70,7 @@ def test_ids_are_unique_readable_and_free_of_node_ids() -> None:
     calls = "|".join(CALLS)
     for cid in ids:
         assert re.fullmatch(rf"({calls})-(status-)?(E[A-Z]+|ok)-[a-z-]+", cid), cid
-    assert 80 <= len(ids) <= 150
+    assert 80 <= len(ids) <= 170
 
 
 def test_every_call_has_causes_and_every_cause_a_workload() -> None:
