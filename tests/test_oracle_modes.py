@@ -80,8 +80,10 @@ def test_weighted_interleave_follows_the_kernel_walk(first_index: int) -> None:
 def test_weighted_interleave_runs_of_weight_pages_from_the_lowest_node() -> None:
     assert weighted_interleave_pages({3: 1, 0: 2}, 6, 0) == (0, 0, 3, 0, 0, 3)
     assert weighted_interleave_pages({3: 1, 0: 2}, 3, 2) == (3, 0, 0)
+    # A weight of 0 is the kernel's default, 1 (get_il_weight), not a refusal.
+    assert weighted_interleave_pages({0: 0, 1: 2}, 6, 0) == (0, 1, 1, 0, 1, 1)
     with pytest.raises(ValueError):
-        weighted_interleave_pages({0: 0, 1: 1}, 3, 0)
+        weighted_interleave_pages({0: -1, 1: 1}, 3, 0)
 
 
 def test_vma_weighted_interleave_is_exact_and_ignores_nodes_outside_the_mask() -> None:
