@@ -336,6 +336,26 @@ def test_preferred_many_spills_inside_the_mask_first() -> None:
     assert whole.min_fallback == 32768 - (263 + 1000 + 400 + 263) - 1024
 
 
+def test_a_full_node_keeps_its_room_before_falling_back() -> None:
+    # Node 3 had 4000 pages above low: it takes them (less 256 others may use) first.
+    policy = Policy(Mode.MPOL_PREFERRED, frozenset({3}))
+    expected = pressure_spill(TOPOLOGY, policy, [room(3, 4100)], MAINLINE, npages=20000, cpu_node=0)
+    assert expected.min_first == 4000 - 256
+    assert expected.violations((3,) * 4000 + (0,) * 16000) == []
+    early = expected.violations((3,) * 100 + (0,) * 19900)
+    assert early and "fell back early" in early[0]
+    # PREFERRED_MANY whose full node is farther from the CPU than the free one: no bound.
+    far = pressure_spill(
+        TOPOLOGY,
+        Policy(Mode.MPOL_PREFERRED_MANY, frozenset({0, 3})),
+        [room(3, 4100)],
+        MAINLINE,
+        npages=20000,
+        cpu_node=0,
+    )
+    assert far.min_first == 0
+
+
 def test_bind_never_falls_back() -> None:
     expected = bind_full(Policy(Mode.MPOL_BIND, frozenset({1})))
     assert expected.signals == {"SIGKILL", "SIGBUS"}
