@@ -421,3 +421,17 @@ def test_a_watermark_boost_is_room_that_comes_back() -> None:
     assert boosted.above_min == 2000 - 200 * 3 // 4 + 300  # a quarter below min, no reclaim
     rooms = parse_zoneinfo((DATA / "zoneinfo" / "host-6.18-1node.txt").read_text())
     assert all(z.boost == 0 for z in rooms[0].zones)
+
+
+def test_numa_balancing_moves_pages_to_the_using_node_only_with_the_flag() -> None:
+    from fixtures.oracle.modes import balancing_placement
+
+    flagged = Policy(Mode.MPOL_BIND, frozenset({0, 1}), ModeFlag.MPOL_F_NUMA_BALANCING)
+    moved = balancing_placement(flagged, start=0, used_from=1, npages=4)
+    assert moved.violations((1, 1, 1, 1)) == [] and moved.violations((0, 1, 1, 1))
+    plain = balancing_placement(
+        Policy(Mode.MPOL_BIND, frozenset({0, 1})), start=0, used_from=1, npages=4
+    )
+    assert plain.violations((0, 0, 0, 0)) == [] and plain.violations((1, 1, 1, 1))
+    outside = Policy(Mode.MPOL_BIND, frozenset({0, 3}), ModeFlag.MPOL_F_NUMA_BALANCING)
+    assert balancing_placement(outside, start=0, used_from=1, npages=2).violations((0, 0)) == []
