@@ -40,7 +40,9 @@ def cpusets() -> Iterator[CpusetCgroups]:
         yield groups
 
 
-@pytest.mark.parametrize("where", ["own-cgroup", "cpuset-first-memory-node"])
+@pytest.mark.parametrize(
+    "where", ["own-cgroup", "cpuset-first-memory-node"], ids=lambda w: f"mems-allowed-{w}"
+)
 def test_mems_allowed(
     where: str, topology: Topology, cpusets: CpusetCgroups, case: CaseRecord
 ) -> None:
