@@ -64,7 +64,7 @@ MATRIX = {
     "balancing_case": balancing_cases,
 }
 BALANCING_PAGES = 256
-BALANCING_BUDGET_S = 45.0  # wall time the child keeps using the pages from the other node
+BALANCING_BUDGET_S = 20.0  # wall time the child keeps using the pages; 6.12 TCG moved all in 0.4 s
 
 
 @pytest.fixture(scope="module")
