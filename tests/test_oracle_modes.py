@@ -340,7 +340,7 @@ def test_a_full_node_keeps_its_room_before_falling_back() -> None:
     # Node 3 had 4000 pages above low: it takes them (less 256 others may use) first.
     policy = Policy(Mode.MPOL_PREFERRED, frozenset({3}))
     expected = pressure_spill(TOPOLOGY, policy, [room(3, 4100)], MAINLINE, npages=20000, cpu_node=0)
-    assert expected.min_first == 4000 - 256
+    assert expected.min_first == 4000 - 512
     assert expected.violations((3,) * 4000 + (0,) * 16000) == []
     early = expected.violations((3,) * 100 + (0,) * 19900)
     assert early and "fell back early" in early[0]
