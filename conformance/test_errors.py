@@ -9,21 +9,43 @@ offline or memoryless node, a second memory node) are not built; a kernel withou
 feature a cause needs reports it `unsupported`.
 """
 
+from collections.abc import Iterator
+from dataclasses import replace
+
 import pytest
 
+from fixtures.knobs.base import CpusetCgroups, KnobUnavailable
 from fixtures.matrix.errors import ErrorCase, error_cases
-from fixtures.oracle.errors import Need, expected_errno
+from fixtures.oracle.errors import Need, Provoke, expected_after, expected_errno
 from fixtures.plugin.checks import check_errno, require
 from fixtures.plugin.verdicts import CaseRecord
 from fixtures.profiles import Profile
 from fixtures.system.child import run_in_child
-from fixtures.workloads.errors import kernel_thread_pid, run_workload
+from fixtures.system.topology import Topology
+from fixtures.workloads.errors import (
+    kernel_thread_pid,
+    move_pages_outside_cpuset,
+    run_workload,
+)
 
 MATRIX = {"error_case": error_cases}
 
 
+@pytest.fixture(scope="module")
+def cpusets() -> Iterator[CpusetCgroups]:
+    """Cpuset cgroups for the causes that need one, removed (and +cpuset switched back off
+    if it was off) at the module's end."""
+    with CpusetCgroups() as groups:
+        yield groups
+
+
 def test_errno(
-    error_case: ErrorCase, profile: Profile, kernel_release: str, case: CaseRecord
+    error_case: ErrorCase,
+    topology: Topology,
+    profile: Profile,
+    kernel_release: str,
+    case: CaseRecord,
+    cpusets: CpusetCgroups,
 ) -> None:
     cause = error_case.cause
     case.params = error_case.params()
@@ -31,4 +53,21 @@ def test_errno(
     if cause.need == Need.KERNEL_THREAD and kernel_thread_pid() is None:
         pytest.skip("no kernel thread is visible in /proc (a pid namespace?)")
     expected = expected_errno(cause, profile, kernel_release)
+    # A call that must not fail must also leave what it promised (the policy it applied,
+    # nothing at all, the next interleave node): the child reads it back.
+    nodes = error_case.nodes
+    after = expected_after(cause, nodes, topology.has_memory, profile, kernel_release)
+    expected = replace(expected, after=after)
+    if cause.provoke == Provoke.MOVE_PAGES_OUTSIDE_CPUSET:
+        # Its workload needs the cpuset this test makes; the registered one only refuses.
+        try:
+            group = cpusets.create([nodes.memory])
+        except KnobUnavailable as exc:
+            pytest.skip(f"needs a cgroup v2 cpuset: {exc}")
+        try:
+            outcome = run_in_child(lambda: move_pages_outside_cpuset(error_case, group))
+        finally:
+            cpusets.remove(group)
+        check_errno(case, expected, outcome)
+        return
     check_errno(case, expected, run_in_child(lambda: run_workload(error_case)))

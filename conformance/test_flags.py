@@ -5,6 +5,10 @@ remapped when its cpuset's mems change.
   read back (the mode with the flag, the nodemask as the user passed it) and faulted.
   `relative-nodes-fold-*` names node positions past the number of allowed nodes, which
   MPOL_F_RELATIVE_NODES folds back onto the first allowed nodes.
+- `numa-balancing-migrate-*`, `no-flag-migrate-*`: with kernel.numa_balancing=1 (set by
+  a fixture, put back after), pages faulted on one node under BIND over two, then read
+  from a CPU of the other node, move there with MPOL_F_NUMA_BALANCING within
+  BALANCING_BUDGET_S, and stay without it.
 - `*-remap-*`: the child joins a cgroup v2 cpuset with mems `old`, sets the policy, the
   cgroup's cpuset.mems becomes `new` (mpol_rebind_task / mpol_rebind_mm), then the child
   reads the policy back and faults the region. Without a flag the nodes are remapped by
@@ -20,9 +24,12 @@ from collections.abc import Iterator
 import pytest
 
 from fixtures.knobs.base import CpusetCgroup, CpusetCgroups, KnobUnavailable
+from fixtures.knobs.sysctl import Sysctl
 from fixtures.matrix import FlagCase, RebindCase, TooFewNodes, flag_cases, rebind_cases
+from fixtures.matrix.flags import BalancingCase, balancing_cases
 from fixtures.oracle.modes import (
     PolicyState,
+    balancing_placement,
     create_state,
     rebind_state,
     state_placement,
@@ -41,10 +48,23 @@ from fixtures.profiles import Profile
 from fixtures.system.child import run_in_child
 from fixtures.system.probe import Placement
 from fixtures.system.topology import Topology
-from fixtures.workloads.modes import RebindRun, mems_allowed, rebind_run
+from fixtures.workloads.modes import (
+    BalancingRun,
+    RebindRun,
+    balancing_run,
+    own_cpuset_effective,
+    rebind_run,
+    status_mems_allowed,
+)
 from fixtures.workloads.placement import DEFAULT_PAGES
 
-MATRIX = {"flag_case": flag_cases, "rebind_case": rebind_cases}
+MATRIX = {
+    "flag_case": flag_cases,
+    "rebind_case": rebind_cases,
+    "balancing_case": balancing_cases,
+}
+BALANCING_PAGES = 256
+BALANCING_BUDGET_S = 20.0  # wall time the child keeps using the pages; 6.12 TCG moved all in 0.4 s
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +159,10 @@ def test_flag(
     c = flag_case
     case.params = {**c.params(), "mapping": "anon_private", "pages": DEFAULT_PAGES}
     require(profile, kernel_release, *policy_features(c.policy))
-    allowed = mems_allowed() & topology.has_memory  # the forked child inherits these
+    # The cpuset's mems, which the forked child inherits (not MPOL_F_MEMS_ALLOWED: that is
+    # what the readback cases check against the cpuset).
+    cpuset = own_cpuset_effective()
+    allowed = (cpuset if cpuset is not None else status_mems_allowed()) & topology.has_memory
     run = anon_run(case, c, DEFAULT_PAGES)
     state = create_state(c.policy, allowed)
     expected = _placement(c, topology, state, allowed, profile, kernel_release, run.vm_pgoff)
@@ -170,10 +193,18 @@ def test_remap_after_cpuset_change(
         lambda: rebind_run(c.api, c.policy, group, c.new_mems, DEFAULT_PAGES, c.cpu)
     )
     run: RebindRun = observed_outcome(case, outcome)
-    if (run.mems_before, run.mems_after) != (c.old_mems, c.new_mems):
+    if (run.cpuset_before, run.cpuset_after) != (c.old_mems, c.new_mems):
         raise HarnessError(
-            f"the child's mems were {sorted(run.mems_before)} then {sorted(run.mems_after)}, "
-            f"not {sorted(c.old_mems)} then {sorted(c.new_mems)}"
+            f"the cpuset's effective mems were {sorted(run.cpuset_before)} then "
+            f"{sorted(run.cpuset_after)}, not {sorted(c.old_mems)} then {sorted(c.new_mems)}"
+        )
+    # MPOL_F_MEMS_ALLOWED is checked against the cpuset, never taken as an input.
+    if (run.mems_before, run.mems_after) != (run.cpuset_before, run.cpuset_after):
+        case.expected = {"mems_allowed": [sorted(c.old_mems), sorted(c.new_mems)]}
+        case.observed = {"mems_allowed": [sorted(run.mems_before), sorted(run.mems_after)]}
+        raise AssertionError(
+            f"MPOL_F_MEMS_ALLOWED read {sorted(run.mems_before)} then {sorted(run.mems_after)}, "
+            f"the cpuset's effective mems were {sorted(c.old_mems)} then {sorted(c.new_mems)}"
         )
     made = create_state(c.policy, c.old_mems)
     state = rebind_state(made, c.new_mems, profile, kernel_release)
@@ -186,3 +217,49 @@ def test_remap_after_cpuset_change(
         run.placement,
         before=(state_readback(made), run.readback_before),
     )
+
+
+@pytest.fixture
+def numa_balancing() -> Iterator[Sysctl]:
+    """kernel.numa_balancing=1 for one case, the old value written back after it."""
+    with Sysctl("kernel.numa_balancing", "1") as knob:
+        if not knob.exists:
+            pytest.skip("no kernel.numa_balancing: a kernel without CONFIG_NUMA_BALANCING")
+        yield knob
+
+
+def test_numa_balancing_migrates(
+    balancing_case: BalancingCase | TooFewNodes,
+    profile: Profile,
+    kernel_release: str,
+    case: CaseRecord,
+    numa_balancing: Sysctl,
+) -> None:
+    c = balancing_case
+    if isinstance(c, TooFewNodes):
+        pytest.skip(c.reason)
+    case.params = {**c.params(), "mapping": "anon_private", "pages": BALANCING_PAGES}
+    require(profile, kernel_release, *policy_features(c.policy))
+    outcome = run_in_child(
+        lambda: balancing_run(
+            c.policy,
+            BALANCING_PAGES,
+            c.start_cpu,
+            c.to_cpu,
+            c.to,
+            budget_s=BALANCING_BUDGET_S,
+        ),
+        timeout_s=BALANCING_BUDGET_S + 120,
+    )
+    run: BalancingRun = observed_outcome(case, outcome)
+    if set(run.before.per_page) != {c.start}:
+        raise HarnessError(f"the first faults landed on {run.before.counts}, not node {c.start}")
+    expected = balancing_placement(c.policy, start=c.start, used_from=c.to, npages=BALANCING_PAGES)
+    case.expected = expected.to_json()
+    case.observed = {
+        "pages": {str(n): k for n, k in run.after.counts.items()},
+        "seconds": round(run.seconds, 1),
+        "rounds": run.rounds,
+    }
+    problems = expected.violations(run.after.per_page)
+    assert not problems, "; ".join(problems) + f" after {run.seconds:.1f} s of use"

@@ -239,6 +239,7 @@ def check_threads(
     parts: dict[str, Judgement] = {}
     for name, policy in policies.items():
         event = "clone of a thread" if name == "inheritor" else "its own set_mempolicy"
+        run = runs[name]
         expected = inherited_task_placement(
             topology,
             policy,
@@ -247,8 +248,8 @@ def check_threads(
             npages=pages,
             cpu_node=c.cpu_node,
             event=event,
+            vm_pgoff=run.vm_pgoff,
         )
-        run = runs[name]
         parts[f"{name}_placement"] = placement_of(expected, run.placement.per_page)
         parts[f"{name}_readback"] = readback_of(
             oracle.readback(policy, profile, kernel_release), run.readback_mode, run.readback_nodes

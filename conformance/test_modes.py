@@ -27,6 +27,7 @@ from fixtures.matrix import (
     preferred_many_readback_cases,
     weighted_interleave_cases,
 )
+from fixtures.matrix.modes import GateCase, gate_cases
 from fixtures.oracle.modes import home_node_placement
 from fixtures.plugin.checks import (
     check_anon_placement,
@@ -40,10 +41,11 @@ from fixtures.plugin.verdicts import CaseRecord
 from fixtures.profiles import Profile
 from fixtures.system.child import run_in_child
 from fixtures.system.topology import Topology
-from fixtures.workloads.modes import home_node_run
+from fixtures.workloads.modes import home_node_run, probe_feature
 from fixtures.workloads.placement import DEFAULT_PAGES
 
 MATRIX = {
+    "gate_case": gate_cases,
     "pm_case": preferred_many_cases,
     "pm_readback_case": preferred_many_readback_cases,
     "wi_case": weighted_interleave_cases,
@@ -131,3 +133,25 @@ def test_home_node(
     )
     expected = home_node_placement(topology, c.policy, home, npages=DEFAULT_PAGES)
     check_placement(case, expected, run)
+
+
+def test_gate(gate_case: GateCase, profile: Profile, kernel_release: str, case: CaseRecord) -> None:
+    """A version gate of the profile agrees with the kernel asked directly. Both answers
+    are recorded: a backport (a distro kernel with the feature before its release) or a
+    wrong gate shows here, not as a pile of `unsupported` cases."""
+    c = gate_case
+    case.params = c.params()
+    gate = profile.has(c.feature, kernel_release)
+    if c.feature == "MPOL_F_NUMA_BALANCING_preferred_many":
+        require(profile, kernel_release, "MPOL_PREFERRED_MANY")
+    probed = observed_outcome(case, run_in_child(lambda: probe_feature(c.feature, c.node)))
+    case.expected = {
+        "has": gate,
+        "rule": profile.unsupported_reason(c.feature, kernel_release)
+        or f"{c.feature}: the profile's gate {profile.features.get(c.feature)} is met",
+    }
+    case.observed = {"has": probed}
+    assert probed == gate, (
+        f"the kernel {'has' if probed else 'lacks'} {c.feature}; the profile's release gate "
+        f"says it {'has' if gate else 'lacks'} it"
+    )

@@ -12,7 +12,9 @@ and with oom_score_adj 1000, then faults a region under the policy:
 - `preferred-many-...-full-...`: to the mask's next node nearest the CPU, or, with the
   whole mask full, to the CPU's nearest node outside it;
 - `bind-full-nodeN`: the child faults more than the node holds and must die of the OOM
-  killer (SIGKILL) or of SIGBUS while faulting; which one is recorded as observed.
+  killer (SIGKILL) or of SIGBUS while faulting; which one is recorded as observed. It
+  faults 16 pages at a time and probes each step (reported through the shared progress
+  page), so no page outside the mask is proven for all but the last step's pages.
 
 pytest lowers its own OOM bias for the module where it may. Nodes larger than
 MEMPOLICY_PRESSURE_MAX_MIB (default 2048) in total are not filled: on a big machine the
@@ -50,7 +52,7 @@ MATRIX = {"pressure_case": pressure_cases}
 
 SPILL_PAGES = 16384  # 64 MiB beyond the full nodes' room (boost, per-CPU lists, page cache)
 WHOLE_MASK_PAGES = 24576  # 96 MiB beyond it: a full mask's room includes what kswapd reclaims
-HEADROOM_PAGES = 256
+HEADROOM_PAGES = 2048  # 8 MiB left above low: enough to bound the full node's share from below
 CHILD_TIMEOUT_S = 300.0
 MAX_FILL_MIB = int(os.environ.get("MEMPOLICY_PRESSURE_MAX_MIB", "2048"))
 
@@ -151,16 +153,25 @@ def check_no_fallback(
     expected = bind_full(c.policy)
     case.expected = expected.to_json()
     if outcome.signal:
+        steps = progress.counts()
         case.observed = {
             "killed_by": outcome.signal,
             "while": progress.phase_name(),
             "fill": fills_json(fills),
+            **steps,
         }
         if progress.read() != Progress.FAULTING:
             raise HarnessError(
                 f"the child died of {outcome.signal} while {progress.phase_name()}, "
                 "before it faulted the region"
             )
+        # The child probed every step it finished: a page outside the mask is a finding
+        # even when the kill came afterwards.
+        assert steps["stray_pages"] == 0, (
+            f"{steps['stray_pages']} of {steps['probed_pages']} probed pages bound to "
+            f"{sorted(c.policy.nodes)} were on other nodes (first: node "
+            f"{steps.get('first_stray_node')}) before the child died of {outcome.signal}"
+        )
         assert outcome.signal in expected.signals, (
             f"the child died of {outcome.signal}, expected one of {sorted(expected.signals)}"
         )

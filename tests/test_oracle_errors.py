@@ -15,13 +15,14 @@ from fixtures.oracle.errors import (
     Need,
     Provoke,
     Where,
+    expected_after,
     expected_errno,
 )
 from fixtures.plugin.checks import HarnessError, check_errno, require
 from fixtures.plugin.verdicts import CaseRecord
 from fixtures.profiles import load_profile
 from fixtures.system.child import ChildOutcome
-from fixtures.system.topology import discover
+from fixtures.system.topology import Topology, discover
 from fixtures.workloads import errors as errors_workloads
 from fixtures.workloads.errors import (
     POLICY_ARGS,
@@ -66,7 +67,9 @@ def test_the_matrix_builds_only_what_the_topology_can_provoke() -> None:
     assert "mbind-EIO-strict-misplaced-page" in with_memoryless & sparse
     # A kernel thread is looked for when the case runs, not when the matrix is built.
     assert "migrate_pages-EINVAL-kernel-thread" in with_memoryless & sparse
-    assert len(with_memoryless) == len(CAUSES) - 4  # the four offline-node causes
+    # The cpuset is made when the case runs; the matrix asks only for a second memory node.
+    assert "move_pages-EACCES-node-outside-cpuset" in with_memoryless & sparse
+    assert len(with_memoryless) == len(CAUSES) - 6  # the six offline-node causes
 
 
 def test_ids_are_unique_readable_and_free_of_node_ids() -> None:
@@ -75,7 +78,7 @@ def test_ids_are_unique_readable_and_free_of_node_ids() -> None:
     calls = "|".join(CALLS)
     for cid in ids:
         assert re.fullmatch(rf"({calls})-(status-)?(E[A-Z]+|ok)-[a-z-]+", cid), cid
-    assert 80 <= len(ids) <= 150
+    assert 80 <= len(ids) <= 170
 
 
 def test_every_call_has_causes_and_every_cause_a_workload() -> None:
@@ -123,10 +126,11 @@ def test_features_a_kernel_lacks_make_causes_unsupported() -> None:
     with pytest.raises(pytest.skip.Exception, match="unsupported: set_mempolicy_home_node"):
         require(MAINLINE, "5.15.0", *home.requires)
     require(MAINLINE, OLD, *home.requires)
+    # A mode the kernel lacks is an unknown mode number: EINVAL all the same, checked.
     weighted = cause("mbind-EINVAL-empty-mask-weighted-interleave")
-    with pytest.raises(pytest.skip.Exception, match="MPOL_WEIGHTED_INTERLEAVE needs Linux 6.9"):
-        require(MAINLINE, OLD, *weighted.requires)
-    require(MAINLINE, NEW, *weighted.requires)
+    require(MAINLINE, OLD, *weighted.requires)  # no skip: the case runs on 6.1
+    old = expected_errno(weighted, MAINLINE, OLD)
+    assert old.errno == "EINVAL" and "needs Linux 6.9" in old.rule
 
 
 def test_every_gate_a_cause_names_is_a_line_of_mainline_toml() -> None:
@@ -216,3 +220,41 @@ def test_check_errno_tells_a_dead_child_from_a_broken_harness() -> None:
     assert record.observed == {"signal": "SIGKILL"}
     with pytest.raises(HarnessError):
         check_errno(CaseRecord(), c, ChildOutcome(error="SetupError: mmap failed"))
+
+
+def _after(cid: str, topology: Topology = SPARSE, release: str = NEW) -> dict[str, object] | None:
+    (found,) = [c for c in error_cases(topology) if c.id == cid]
+    after = expected_after(found.cause, found.nodes, topology.has_memory, MAINLINE, release)
+    return None if after is None else {k: v for k, v in after.items() if k != "rule"}
+
+
+def test_no_error_causes_state_what_they_leave_behind() -> None:
+    # SPARSE: memory 0, 1, 4; 2 and 3 possible but offline; nr_node_ids 5.
+    assert _after("set_mempolicy-ok-preferred-empty-mask") == {"mode": 4, "nodes": []}
+    assert _after("set_mempolicy-ok-preferred-empty-mask", release=OLD) == {"mode": 4, "nodes": []}
+    assert _after("mbind-ok-len-ulong-max") == {"mode": 0, "nodes": []}
+    assert _after("mbind-ok-node-offline-beside-memory-node") == {"mode": 2, "nodes": [0]}
+    assert _after("set_mempolicy-ok-node-not-possible-beside-memory-node") == {
+        "mode": 2,
+        "nodes": [0],
+    }
+    # RELATIVE_NODES reads back the user's nodemask, not the folded one.
+    alias = CaseNodes.from_topology(SPARSE).relative_alias
+    assert _after("set_mempolicy-ok-relative-nodes-fold") == {
+        "mode": 2 | (1 << 14),
+        "nodes": [alias],
+    }
+    assert _after("get_mempolicy-ok-f-node-task-interleave") == {"node": 0}
+    assert _after("mbind-EINVAL-unaligned-start") is None  # an errno is its own answer
+
+
+def test_a_wrong_readback_after_no_error_fails() -> None:
+    (found,) = [c for c in error_cases(SPARSE) if c.id == "mbind-ok-len-ulong-max"]
+    expected = expected_errno(found.cause, MAINLINE, NEW)
+    from dataclasses import replace
+
+    after = expected_after(found.cause, found.nodes, SPARSE.has_memory, MAINLINE, NEW)
+    expected = replace(expected, after=after)
+    changed = ErrnoRun(None, detail={"after": {"mode": 2, "nodes": [0]}})
+    with pytest.raises(AssertionError, match="read back"):
+        check_errno(CaseRecord(), expected, ChildOutcome(value=changed))

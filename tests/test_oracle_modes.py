@@ -80,8 +80,10 @@ def test_weighted_interleave_follows_the_kernel_walk(first_index: int) -> None:
 def test_weighted_interleave_runs_of_weight_pages_from_the_lowest_node() -> None:
     assert weighted_interleave_pages({3: 1, 0: 2}, 6, 0) == (0, 0, 3, 0, 0, 3)
     assert weighted_interleave_pages({3: 1, 0: 2}, 3, 2) == (3, 0, 0)
+    # A weight of 0 is the kernel's default, 1 (get_il_weight), not a refusal.
+    assert weighted_interleave_pages({0: 0, 1: 2}, 6, 0) == (0, 1, 1, 0, 1, 1)
     with pytest.raises(ValueError):
-        weighted_interleave_pages({0: 0, 1: 1}, 3, 0)
+        weighted_interleave_pages({0: -1, 1: 1}, 3, 0)
 
 
 def test_vma_weighted_interleave_is_exact_and_ignores_nodes_outside_the_mask() -> None:
@@ -157,6 +159,10 @@ def test_home_node_starts_the_zonelist(
         assert isinstance(expected, ExactPages) and expected.counts == {answer.pop(): 4}
     else:
         assert isinstance(expected, Within) and expected.nodes == answer
+        assert expected.violations((0, 0, 0, 0)) == []
+        assert expected.violations((1, 1, 1, 1)) == []
+        # One zonelist's first zone takes every fault: a split over the tie is a finding.
+        assert expected.violations((0, 1, 0, 1)), "a split over tied nodes passed"
     with pytest.raises(ValueError):
         home_node_placement(TOPOLOGY, Policy(Mode.MPOL_PREFERRED, frozenset({0})), 1, npages=1)
 
@@ -330,6 +336,26 @@ def test_preferred_many_spills_inside_the_mask_first() -> None:
     assert whole.min_fallback == 32768 - (263 + 1000 + 400 + 263) - 1024
 
 
+def test_a_full_node_keeps_its_room_before_falling_back() -> None:
+    # Node 3 had 4000 pages above low: it takes them (less 256 others may use) first.
+    policy = Policy(Mode.MPOL_PREFERRED, frozenset({3}))
+    expected = pressure_spill(TOPOLOGY, policy, [room(3, 4100)], MAINLINE, npages=20000, cpu_node=0)
+    assert expected.min_first == 4000 - 512
+    assert expected.violations((3,) * 4000 + (0,) * 16000) == []
+    early = expected.violations((3,) * 100 + (0,) * 19900)
+    assert early and "fell back early" in early[0]
+    # PREFERRED_MANY whose full node is farther from the CPU than the free one: no bound.
+    far = pressure_spill(
+        TOPOLOGY,
+        Policy(Mode.MPOL_PREFERRED_MANY, frozenset({0, 3})),
+        [room(3, 4100)],
+        MAINLINE,
+        npages=20000,
+        cpu_node=0,
+    )
+    assert far.min_first == 0
+
+
 def test_bind_never_falls_back() -> None:
     expected = bind_full(Policy(Mode.MPOL_BIND, frozenset({1})))
     assert expected.signals == {"SIGKILL", "SIGBUS"}
@@ -395,3 +421,17 @@ def test_a_watermark_boost_is_room_that_comes_back() -> None:
     assert boosted.above_min == 2000 - 200 * 3 // 4 + 300  # a quarter below min, no reclaim
     rooms = parse_zoneinfo((DATA / "zoneinfo" / "host-6.18-1node.txt").read_text())
     assert all(z.boost == 0 for z in rooms[0].zones)
+
+
+def test_numa_balancing_moves_pages_to_the_using_node_only_with_the_flag() -> None:
+    from fixtures.oracle.modes import balancing_placement
+
+    flagged = Policy(Mode.MPOL_BIND, frozenset({0, 1}), ModeFlag.MPOL_F_NUMA_BALANCING)
+    moved = balancing_placement(flagged, start=0, used_from=1, npages=4)
+    assert moved.violations((1, 1, 1, 1)) == [] and moved.violations((0, 1, 1, 1))
+    plain = balancing_placement(
+        Policy(Mode.MPOL_BIND, frozenset({0, 1})), start=0, used_from=1, npages=4
+    )
+    assert plain.violations((0, 0, 0, 0)) == [] and plain.violations((1, 1, 1, 1))
+    outside = Policy(Mode.MPOL_BIND, frozenset({0, 3}), ModeFlag.MPOL_F_NUMA_BALANCING)
+    assert balancing_placement(outside, start=0, used_from=1, npages=2).violations((0, 0)) == []

@@ -82,3 +82,13 @@ def test_errors_are_oserror_with_errno() -> None:
 
     assert run_in_child(workload).unwrap() == "22"  # EINVAL
     assert get_mempolicy() == (Mode.MPOL_DEFAULT, frozenset())
+
+
+def test_the_third_opinion_samples_present_pages_only() -> None:
+    from fixtures.system.probe import THIRD_OPINION_SAMPLE, sample_pages
+
+    pages = tuple(i % 3 for i in range(1000))
+    chosen = sample_pages(pages)
+    assert len(chosen) == THIRD_OPINION_SAMPLE
+    assert chosen[:8] == list(range(8)) and chosen[-1] == 999  # the rotation, and the end
+    assert sample_pages((0, -2, 1, -14)) == [0, 2]  # a missing page would be faulted in
