@@ -29,6 +29,10 @@ DEFAULT_TIMEOUT_S = 1800.0
 POLL_S = 0.5
 # Guest modules the matrix never uses; udev loading them costs seconds under TCG.
 SKIPPED_GUEST_MODULES = "kvm,kvm_intel,kvm_amd,drm,bochs,snd,soundcore,psmouse,floppy"
+# Bytecode the guest compiles, kept across boots: without it every boot compiles the
+# suite's modules (and pytest rewrites the test modules) again under TCG. A folder of its
+# own, so the guest never writes __pycache__ into the checkout or site-packages.
+PYCACHE_DIR = Path.home() / ".cache" / "mempolicy-conformance" / "pycache"
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,7 @@ def guest_command(
     """The command line the guest runs (vng --exec takes one string; quoted here, once)."""
     argv = [
         "env",
-        "PYTHONDONTWRITEBYTECODE=1",
+        f"PYTHONPYCACHEPREFIX={PYCACHE_DIR}",
         sys.executable,
         "-m",
         "vm.guest_main",
@@ -90,7 +94,8 @@ def vng_command(
     if accel != "kvm":
         command.append("--disable-kvm")
     command += preset.vng_arguments()
-    command += ["--rwdir", str(run_dir), "--cwd", str(REPO_ROOT)]
+    PYCACHE_DIR.mkdir(parents=True, exist_ok=True)
+    command += ["--rwdir", str(run_dir), "--rwdir", str(PYCACHE_DIR), "--cwd", str(REPO_ROOT)]
     for parameter in (f"module_blacklist={SKIPPED_GUEST_MODULES}", *append):
         command += ["--append", parameter]
     command += ["--exec", guest_command(run_dir, pytest_args, guest_options)]
