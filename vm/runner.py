@@ -45,6 +45,7 @@ class GuestRun:
     pytest_exit: int | None
     crashes: tuple[str, ...]
     fatal: str | None = None  # the guest found it could not run the matrix at all
+    suite_s: float | None = None  # the suite's start to its end, measured in the guest
 
     @property
     def result_file(self) -> Path:
@@ -183,4 +184,5 @@ def run_in_vm(
         pytest_exit=guest["pytest_exit"] if guest else None,
         crashes=found,
         fatal=guest.get("fatal") if guest else None,
+        suite_s=guest.get("run_s") if guest else None,
     )
