@@ -1,5 +1,6 @@
 """Command line: `python -m reports table [--format markdown|csv|html] FILE... [-o OUT]`
-and `python -m reports gate BASELINE CURRENT [--summary OUT.md] [--junit OUT.xml]`.
+`python -m reports gate BASELINE CURRENT [--summary OUT.md] [--junit OUT.xml]` and
+`python -m reports speed FILE` (how fast one run went, per area).
 
 Errors the suite knows (reports.errors.SuiteError) come out as one line on stderr and the error's
 exit status, never as a traceback; so does a missing third-party module (exit status 2): the
@@ -74,6 +75,11 @@ def _parser() -> argparse.ArgumentParser:
     gate.add_argument("current", type=Path, help="the result document of this run")
     gate.add_argument("--summary", type=Path, help="also write the Markdown summary here")
     gate.add_argument("--junit", type=Path, help="also write JUnit XML here")
+    speed = commands.add_parser(
+        "speed",
+        help="benchmark table of one run: per area cases, seconds, cases/s; outside cases; boot",
+    )
+    speed.add_argument("file", type=Path, metavar="FILE", help="the result document of one run")
     return parser
 
 
@@ -128,6 +134,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if arguments.command == "gate":
             return _gate(arguments)
+        if arguments.command == "speed":
+            from reports.document import load as load_document
+            from reports.speed import speed_table
+
+            sys.stdout.write(speed_table(load_document(arguments.file)))
+            return 0
         _table(arguments.files, arguments.format, arguments.output)
     except SuiteError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)

@@ -47,6 +47,7 @@ def annotate(
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "duration_s": round(run.wall_s, 1),
         "boot_s": round(run.boot_s, 1) if run.boot_s is not None else None,
+        "suite_s": round(run.suite_s, 1) if run.suite_s is not None else None,
         "status": run.status,
         "console_findings": list(run.crashes),
         "run_dir": str(run.run_dir),

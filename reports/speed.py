@@ -1,0 +1,52 @@
+"""How fast one run went: per area, cases, seconds and cases per second; the time the
+guest spent outside cases (collection, module fixtures, reporting); and the boot.
+
+It reads a result document: each case carries its area and its duration (setup, call
+and teardown), the run record carries `boot_s` (kernel start to the suite's start) and
+`suite_s` (the suite's start to its end), both measured in the guest.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from reports.document import ResultDocument
+
+
+def _rate(cases: int, seconds: float) -> str:
+    return f"{cases / seconds:.1f}" if seconds > 0 else "-"
+
+
+def speed_table(document: ResultDocument) -> str:
+    """The benchmark table of one run, as Markdown."""
+    seconds: dict[str, float] = defaultdict(float)
+    counts: dict[str, int] = defaultdict(int)
+    for case in document.cases:
+        seconds[case.area] += case.duration_s
+        counts[case.area] += 1
+    lines = [
+        f"{document.kernel.get('release', '?')} · {document.topology.get('preset', '?')} · "
+        f"{document.host.get('accel') or 'no VM'}",
+        "",
+        "| area | cases | seconds | cases/s |",
+        "|---|---:|---:|---:|",
+    ]
+    for area in sorted(seconds, key=lambda a: -seconds[a]):
+        lines.append(
+            f"| {area} | {counts[area]} | {seconds[area]:.1f} | "
+            f"{_rate(counts[area], seconds[area])} |"
+        )
+    in_cases = sum(seconds.values())
+    total = sum(counts.values())
+    lines.append(f"| **all cases** | {total} | {in_cases:.1f} | {_rate(total, in_cases)} |")
+    run = document.run
+    suite_s = run.get("suite_s")
+    lines.append("")
+    if suite_s is not None:
+        lines.append(f"- suite in the guest: {suite_s:.1f} s ({_rate(total, suite_s)} cases/s)")
+        lines.append(f"- outside cases (start, collection, reporting): {suite_s - in_cases:.1f} s")
+    if run.get("boot_s") is not None:
+        lines.append(f"- boot (kernel start to the suite's start): {run['boot_s']:.1f} s")
+    if run.get("duration_s") is not None:
+        lines.append(f"- wall time on the host: {run['duration_s']:.1f} s")
+    return "\n".join(lines) + "\n"

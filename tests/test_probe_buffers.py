@@ -1,0 +1,20 @@
+"""The probe's address buffer and move_pages' C arrays say the same as the plain lists."""
+
+from __future__ import annotations
+
+from array import array
+
+from fixtures.abi.syscalls import _pointers
+from fixtures.system.memory import PAGE_SIZE, Region
+
+
+def test_page_buffer_holds_every_page_address() -> None:
+    region = Region(0x7F0000000000, 1000)
+    assert [int(a) for a in region.page_buffer()] == region.page_addresses()
+
+
+def test_pointers_keep_a_word_buffer_and_convert_a_list() -> None:
+    words = array("Q", [PAGE_SIZE, 2 * PAGE_SIZE])
+    assert _pointers(words) is words
+    assert _pointers([PAGE_SIZE, 2 * PAGE_SIZE]).tolist() == words.tolist()
+    assert _pointers([]).tolist() == [0]  # cffi needs one element; the kernel reads none
