@@ -107,6 +107,17 @@ def test_page_cache_under_task_interleave_is_a_balance_not_a_pattern() -> None:
     assert interleave_first_index(KINDS["file-task"], BASE) is None
 
 
+def test_ext4_large_folios_turn_the_counter_once_per_folio_from_6_16() -> None:
+    """7.3 split 255 pages {0: 133, 1: 122}: ext4's large folios (6.16) advance the
+    per-task counter once per folio, so the split is even to within one folio."""
+    new = expect("file-task", INTERLEAVE_0_3, BASE, release="7.3.4")
+    old = expect("file-task", INTERLEAVE_0_3, BASE, release="6.12.0")
+    assert isinstance(new.placement, Within) and isinstance(old.placement, Within)
+    assert new.placement.balance == MAINLINE.tolerance("page_cache_folio_pages") == 32
+    assert old.placement.balance == MAINLINE.tolerance("task_interleave_pages")
+    assert "once per folio" in new.placement.rule and "folio" not in old.placement.rule
+
+
 def test_page_cache_under_task_bind_is_exact() -> None:
     expected = expect("file-task", Policy(Mode.MPOL_BIND, frozenset({0, 3})), BASE, cpu_node=1)
     assert isinstance(expected.placement, ExactPages)
