@@ -11,6 +11,7 @@ feature a cause needs reports it `unsupported`.
 
 from collections.abc import Iterator
 from dataclasses import replace
+from functools import partial
 
 import pytest
 
@@ -65,9 +66,9 @@ def test_errno(
         except KnobUnavailable as exc:
             pytest.skip(f"needs a cgroup v2 cpuset: {exc}")
         try:
-            outcome = run_in_child(lambda: move_pages_outside_cpuset(error_case, group))
+            outcome = run_in_child(partial(move_pages_outside_cpuset, error_case, group))
         finally:
             cpusets.remove(group)
         check_errno(case, expected, outcome)
         return
-    check_errno(case, expected, run_in_child(lambda: run_workload(error_case)))
+    check_errno(case, expected, run_in_child(partial(run_workload, error_case)))

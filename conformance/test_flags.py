@@ -20,6 +20,7 @@ remapped when its cpuset's mems change.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 
 import pytest
 
@@ -190,7 +191,7 @@ def test_remap_after_cpuset_change(
         pytest.skip(f"needs a cgroup v2 cpuset: {exc}")
     cpuset.append(group)
     outcome = run_in_child(
-        lambda: rebind_run(c.api, c.policy, group, c.new_mems, DEFAULT_PAGES, c.cpu)
+        partial(rebind_run, c.api, c.policy, group, c.new_mems, DEFAULT_PAGES, c.cpu)
     )
     run: RebindRun = observed_outcome(case, outcome)
     if (run.cpuset_before, run.cpuset_after) != (c.old_mems, c.new_mems):
@@ -241,7 +242,8 @@ def test_numa_balancing_migrates(
     case.params = {**c.params(), "mapping": "anon_private", "pages": BALANCING_PAGES}
     require(profile, kernel_release, *policy_features(c.policy))
     outcome = run_in_child(
-        lambda: balancing_run(
+        partial(
+            balancing_run,
             c.policy,
             BALANCING_PAGES,
             c.start_cpu,

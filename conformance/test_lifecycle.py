@@ -18,6 +18,7 @@ VMA splits, exactly as if it had been set where the pages are faulted.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import pytest
 
@@ -102,7 +103,7 @@ def check_inherited(
     """The pages a child (or the program after execve) faults under the task or VMA policy
     it inherited, and the policy it reads back."""
     pages, workload = DEFAULT_PAGES, INHERITED[c.event]
-    run = observed_outcome(case, run_in_child(lambda: workload(c.policy, pages, c.cpu)))
+    run = observed_outcome(case, run_in_child(partial(workload, c.policy, pages, c.cpu)))
     if c.event == "fork-vma":
         expected = inherited_vma_placement(
             topology,
@@ -141,7 +142,7 @@ def test_fork(
     if c.event != "fork-cow":
         check_inherited(c, topology, profile, kernel_release, case, event="fork")
         return
-    cow = observed_outcome(case, run_in_child(lambda: fork_cow_copies(c.policy, pages, c.cpu)))
+    cow = observed_outcome(case, run_in_child(partial(fork_cow_copies, c.policy, pages, c.cpu)))
     copies = inherited_vma_placement(
         topology,
         c.policy,
@@ -194,7 +195,7 @@ def test_mremap(
     }
     moved = observed_outcome(
         case,
-        run_in_child(lambda: mremap_region(c.policy, pages, c.cpu, faulted=faulted, grow=grow)),
+        run_in_child(partial(mremap_region, c.policy, pages, c.cpu, faulted=faulted, grow=grow)),
     )
     vm_pgoff = vm_pgoff_after_mremap(
         moved.old_vm_pgoff, moved.new_addr, faulted=moved.faulted_before > 0, page_shift=PAGE_SHIFT
@@ -233,7 +234,7 @@ def check_threads(
     pages = DEFAULT_PAGES
     case.params = {**c.params(), "mapping": "anon_private", "pages": pages}
     runs = observed_outcome(
-        case, run_in_child(lambda: threads_with_own_policies(c.first, c.second, pages, c.cpu))
+        case, run_in_child(partial(threads_with_own_policies, c.first, c.second, pages, c.cpu))
     )
     policies = {"main": c.first, "setter": c.second, "inheritor": c.first}
     parts: dict[str, Judgement] = {}
@@ -271,7 +272,7 @@ def check_split(
         # The mprotect()ed middle splits each half in two: a part per VMA.
         pieces = [c.first, c.first, c.second, c.second]
         run: SplitRun = observed_outcome(
-            case, run_in_child(lambda: mprotect_split(c.first, c.second, pages, c.cpu, quarter))
+            case, run_in_child(partial(mprotect_split, c.first, c.second, pages, c.cpu, quarter))
         )
     else:
         third = pages // 3
@@ -282,7 +283,7 @@ def check_split(
         ]
         pieces = [c.first, c.second, c.first]
         run = observed_outcome(
-            case, run_in_child(lambda: mbind_split(c.first, c.second, pages, c.cpu, third))
+            case, run_in_child(partial(mbind_split, c.first, c.second, pages, c.cpu, third))
         )
     expected = split_placement(
         topology, parts, profile, kernel_release, vm_pgoff=run.vm_pgoff, cpu_node=c.cpu_node

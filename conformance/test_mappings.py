@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -112,7 +113,7 @@ def _judge(
     kind = KINDS[c.kind]
     case.params = {**c.params(), "what": kind.what}
     run = observed_outcome(
-        case, run_in_child(lambda: run_mapping(kind, c.policy, c.cpu, ext4=ext4))
+        case, run_in_child(partial(run_mapping, kind, c.policy, c.cpu, ext4=ext4))
     )
     expected = mapping_placement(
         topology, kind, c.policy, profile, release, geometry=run.geometry, cpu_node=c.cpu_node

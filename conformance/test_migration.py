@@ -16,6 +16,8 @@ addresses with no page behind them (EFAULT, ENOENT, EACCES) are the errors area'
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
 from fixtures import oracle
@@ -106,9 +108,9 @@ def test_move_pages(
         nodes[c.bad_at] = c.bad_node
     flags = MoveFlag.MPOL_MF_MOVE_ALL if c.move_all else MoveFlag.MPOL_MF_MOVE
     if c.other_process:
-        workload = lambda: move_partner_pages(c.cpu, PAGES, c.start, nodes[0])  # noqa: E731
+        workload = partial(move_partner_pages, c.cpu, PAGES, c.start, nodes[0])
     else:
-        workload = lambda: move_own_pages(c.cpu, PAGES, c.start, nodes, flags, shared=c.shared)  # noqa: E731
+        workload = partial(move_own_pages, c.cpu, PAGES, c.start, nodes, flags, shared=c.shared)
     run = observed_outcome(case, run_in_child(workload))
     initial = (c.start,) * PAGES
     kind = PageKind.SHARED if c.shared else PageKind.PRESENT
@@ -147,10 +149,17 @@ def test_migrate_pages(
         "regions_on": list(starts),
     }
     if c.self_:
-        workload = lambda: migrate_own_pages(c.cpu, PAGES, starts, c.old, c.new)  # noqa: E731
+        workload = partial(migrate_own_pages, c.cpu, PAGES, starts, c.old, c.new)
     else:
-        workload = lambda: migrate_partner_pages(  # noqa: E731
-            c.cpu, PAGES, starts, c.old, c.new, privileged=c.privileged, shared=c.shared
+        workload = partial(
+            migrate_partner_pages,
+            c.cpu,
+            PAGES,
+            starts,
+            c.old,
+            c.new,
+            privileged=c.privileged,
+            shared=c.shared,
         )
     run = observed_outcome(case, run_in_child(workload))
     parts: dict[str, Judgement] = {"call": call_of(None, run.call)}
@@ -192,7 +201,7 @@ def test_mbind_move(
     flags = MBIND_FLAGS[c.flags]
     run = observed_outcome(
         case,
-        run_in_child(lambda: mbind_move(c.cpu, PAGES, c.start, c.policy, flags, shared=c.shared)),
+        run_in_child(partial(mbind_move, c.cpu, PAGES, c.start, c.policy, flags, shared=c.shared)),
     )
     initial = (c.start,) * PAGES
     expected = after_mbind_move(

@@ -15,6 +15,7 @@ A kernel older than the feature reports the case `unsupported` (profile gates).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 
 import pytest
 
@@ -129,7 +130,7 @@ def test_home_node(
     case.params = {**c.params(), "mapping": "anon_private", "pages": DEFAULT_PAGES}
     require(profile, kernel_release, "set_mempolicy_home_node", *policy_features(c.policy))
     run = observed_outcome(
-        case, run_in_child(lambda: home_node_run(c.policy, home, DEFAULT_PAGES, c.cpu))
+        case, run_in_child(partial(home_node_run, c.policy, home, DEFAULT_PAGES, c.cpu))
     )
     expected = home_node_placement(topology, c.policy, home, npages=DEFAULT_PAGES)
     check_placement(case, expected, run)
@@ -144,7 +145,7 @@ def test_gate(gate_case: GateCase, profile: Profile, kernel_release: str, case: 
     gate = profile.has(c.feature, kernel_release)
     if c.feature == "MPOL_F_NUMA_BALANCING_preferred_many":
         require(profile, kernel_release, "MPOL_PREFERRED_MANY")
-    probed = observed_outcome(case, run_in_child(lambda: probe_feature(c.feature, c.node)))
+    probed = observed_outcome(case, run_in_child(partial(probe_feature, c.feature, c.node)))
     case.expected = {
         "has": gate,
         "rule": profile.unsupported_reason(c.feature, kernel_release)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from functools import partial
 
 import pytest
 
@@ -116,7 +117,7 @@ def test_full_nodes(
     case.params["pages"] = npages
     progress = Progress()
     outcome = run_in_child(
-        lambda: pressure_run(c.api, c.policy, c.full, npages, c.cpu, progress=progress),
+        partial(pressure_run, c.api, c.policy, c.full, npages, c.cpu, progress=progress),
         timeout_s=CHILD_TIMEOUT_S,
     )
     if c.policy.mode == Mode.MPOL_BIND:

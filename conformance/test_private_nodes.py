@@ -13,6 +13,7 @@ case is `unsupported`; under `cpuset-fence` the cases run as the consumer; under
 from __future__ import annotations
 
 import errno
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +150,7 @@ def _explicit(
     api = "set_mempolicy" if c.api == "set_mempolicy" else "mbind"
     gated = private_oracle.policy_gate(c.policy, c.node, rules, pn.discovery, api=api)
     fault = task_policy_then_fault if c.api == "set_mempolicy" else mbind_then_fault
-    run = observed_outcome(case, run_in_child(lambda: fault(pn, c.policy, PAGES, c.cpu)))
+    run = observed_outcome(case, run_in_child(partial(fault, pn, c.policy, PAGES, c.cpu)))
     if c.api == "readback" and not isinstance(gated, Refused):
         check_readback(case, oracle.readback(gated, profile, kernel_release), run)
         return
@@ -183,7 +184,7 @@ def _migration(
     c, pn = migration_case, private_node
     case.params["pages"] = PAGES
     run = observed_outcome(
-        case, run_in_child(lambda: migrate_onto(pn, c.how, c.source, PAGES, c.cpu))
+        case, run_in_child(partial(migrate_onto, pn, c.how, c.source, PAGES, c.cpu))
     )
     expected = private_oracle.migration_outcome(c.how, rules, c.node, c.source, PAGES, pn.discovery)
     case.expected = expected.to_json()
@@ -279,7 +280,7 @@ def _check_numa_maps(
     )
     seen: dict[str, Any] = observed_outcome(
         case,
-        run_in_child(lambda: numa_maps_of_private(pn, PAGES, first_cpu(topology)[0])),
+        run_in_child(partial(numa_maps_of_private, pn, PAGES, first_cpu(topology)[0])),
     )
     case.observed = dict(seen)
     if isinstance(gated, Refused):
@@ -304,7 +305,7 @@ def _check_bind_full(
     case.params["pages"] = npages
     expected = private_oracle.bind_full(rules, pn.node, pn.discovery)
     case.expected = expected.to_json()
-    outcome = run_in_child(lambda: bind_beyond_node(pn, npages), timeout_s=600)
+    outcome = run_in_child(partial(bind_beyond_node, pn, npages), timeout_s=600)
     if outcome.signal or outcome.timed_out:
         case.observed = {"signal": outcome.signal} if outcome.signal else {"timeout": True}
         assert isinstance(expected, private_oracle.BindFull), (
@@ -341,7 +342,7 @@ def _check_page_cache(
     case.params["mapping"] = "page_cache"
     expected = private_oracle.page_cache_outcome(topology, rules, pn.node, npages, pn.discovery)
     outcome = run_in_child(
-        lambda: page_cache_under_bind(pn, scratch, npages, first_cpu(topology)[0])
+        partial(page_cache_under_bind, pn, scratch, npages, first_cpu(topology)[0])
     )
     case.expected = expected.to_json()
     if outcome.signal or isinstance(expected, private_oracle.BindFull):

@@ -9,6 +9,7 @@ MPOL_F_NODE alone by the errors area (`get_mempolicy-ok-f-node-task-interleave`)
 """
 
 from collections.abc import Iterator
+from functools import partial
 
 import pytest
 
@@ -57,7 +58,7 @@ def test_mems_allowed(
         except KnobUnavailable as exc:
             pytest.skip(f"needs a cgroup v2 cpuset: {exc}")
     try:
-        run: MemsRun = observed_outcome(case, run_in_child(lambda: mems_run(group)))
+        run: MemsRun = observed_outcome(case, run_in_child(partial(mems_run, group)))
     finally:
         if group is not None:
             cpusets.remove(group)

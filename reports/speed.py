@@ -47,6 +47,15 @@ def speed_table(document: ResultDocument) -> str:
         lines.append(f"- outside cases (start, collection, reporting): {suite_s - in_cases:.1f} s")
     if run.get("boot_s") is not None:
         lines.append(f"- boot (kernel start to the suite's start): {run['boot_s']:.1f} s")
+    children = run.get("children")
+    if children:
+        direct = {k: v for k, v in children.items() if k != "worker"}
+        lines.append(
+            f"- children: {children.get('worker', 0)} from the worker, "
+            f"{sum(direct.values())} forked directly"
+        )
+        for why, count in sorted(direct.items(), key=lambda kv: -kv[1]):
+            lines.append(f"  - {count} × {why.removeprefix('direct: ')}")
     if run.get("duration_s") is not None:
         lines.append(f"- wall time on the host: {run['duration_s']:.1f} s")
     return "\n".join(lines) + "\n"

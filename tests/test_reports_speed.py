@@ -25,3 +25,17 @@ def test_speed_table_sums_areas_and_the_time_outside_cases() -> None:
     assert "| **all cases** | 3 | 9.0 | 0.3 |" in table
     assert "outside cases (start, collection, reporting): 51.0 s" in table
     assert "boot (kernel start to the suite's start): 12.0 s" in table
+
+
+def test_speed_table_counts_the_children_forked_directly_by_reason() -> None:
+    document = ResultDocument(
+        kernel={"release": "6.12.0"},
+        topology={"preset": "default"},
+        profile="mainline",
+        host={"accel": "tcg"},
+        run={"children": {"worker": 7, "direct: fill does not pickle (AttributeError)": 2}},
+        cases=[CaseResult("errors-a", "errors", duration_s=0.5)],
+    )
+    table = speed_table(document)
+    assert "- children: 7 from the worker, 2 forked directly" in table
+    assert "  - 2 × fill does not pickle (AttributeError)" in table
