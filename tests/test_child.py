@@ -5,6 +5,7 @@ real forks on the host.
 """
 
 import errno
+import functools
 import os
 import signal
 import time
@@ -16,7 +17,10 @@ import pytest
 
 from fixtures.abi.syscalls import get_mempolicy, set_mempolicy
 from fixtures.abi.uapi import Mode
+from fixtures.knobs.base import oom_score_adj
+from fixtures.system import forkserver
 from fixtures.system.child import Child, ChildFailed, run_in_child
+from fixtures.system.forkserver import Forkserver
 from fixtures.system.held import Held
 
 needs_numa = pytest.mark.skipif(
@@ -171,3 +175,168 @@ def test_a_child_that_exits_without_a_report_says_how() -> None:
 
     outcome = Child(steps).receive(timeout_s=10)
     assert outcome.error == "child ended (exit 3) without a result"
+
+
+# The same guarantees through the session's worker (fixtures/system/forkserver.py): the
+# workloads below are module-level functions and partials, so they pickle and the worker
+# clones their children; `via_worker` checks that it did.
+
+
+@pytest.fixture
+def worker() -> Iterator[Forkserver]:
+    server = forkserver.SERVER
+    server.counts.clear()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        server.counts.clear()
+        server.restarts = 0
+
+
+def via_worker(server: Forkserver, children: int = 1) -> None:
+    direct = {why: n for why, n in server.counts.items() if why != "worker"}
+    assert server.counts["worker"] == children and not direct, server.counts
+
+
+def pids() -> tuple[int, int]:
+    return os.getpid(), os.getppid()
+
+
+def raise_signal(signum: int) -> None:
+    os.kill(os.getpid(), signum)
+
+
+def bind_and_read_back() -> tuple[int, frozenset[int]]:
+    set_mempolicy(Mode.MPOL_BIND, {0})
+    return get_mempolicy()
+
+
+def record_and_sleep(path: Path, seconds: float) -> None:
+    path.write_text(f"{os.getpid()}")
+    time.sleep(seconds)
+
+
+def oom_bias() -> str:
+    return Path("/proc/self/oom_score_adj").read_text().strip()
+
+
+def held_pid() -> Iterator[int]:
+    yield os.getpid()
+
+
+def children_of_this_process() -> set[int]:
+    me = os.getpid()
+    return {int(p) for p in Path(f"/proc/{me}/task/{me}/children").read_text().split()}
+
+
+class SlowToUnpickle:
+    """Holds the worker in its unpickling for a while: the request is in flight."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __setstate__(self, state: dict[str, float]) -> None:
+        time.sleep(state["seconds"])
+        self.seconds = state["seconds"]
+
+
+def take_slow(slow: SlowToUnpickle, path: Path) -> None:
+    record_and_sleep(path, 30)
+
+
+def test_the_worker_child_is_a_child_of_this_process(worker: Forkserver) -> None:
+    child, parent = run_in_child(pids).unwrap()
+    assert parent == os.getpid() and child != os.getpid()
+    via_worker(worker)
+
+
+@needs_numa
+def test_the_parent_keeps_the_default_policy_with_the_worker(worker: Forkserver) -> None:
+    assert run_in_child(bind_and_read_back).unwrap() == (Mode.MPOL_BIND, frozenset({0}))
+    assert get_mempolicy() == (Mode.MPOL_DEFAULT, frozenset())
+    via_worker(worker)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGBUS, signal.SIGKILL])
+def test_death_by_signal_is_an_outcome_with_the_worker(worker: Forkserver, signum: int) -> None:
+    """SIGKILL is how the OOM killer ends a child."""
+    outcome = run_in_child(functools.partial(raise_signal, signum))
+    assert outcome.signal == signal.Signals(signum).name and outcome.value is None
+    via_worker(worker)
+
+
+def test_a_hung_worker_child_is_killed(worker: Forkserver, tmp_path: Path) -> None:
+    started = tmp_path / "child"
+    outcome = run_in_child(functools.partial(record_and_sleep, started, 30), timeout_s=2)
+    assert outcome.timed_out
+    assert not Path(f"/proc/{int(started.read_text())}").exists()
+    via_worker(worker)
+
+
+def test_an_interrupted_parent_takes_its_worker_child_along(
+    worker: Forkserver, tmp_path: Path
+) -> None:
+    started = tmp_path / "child"
+    _interrupted_after(2.0, lambda: run_in_child(functools.partial(record_and_sleep, started, 30)))
+    assert not Path(f"/proc/{int(started.read_text())}").exists()
+    via_worker(worker)
+
+
+def test_an_interrupt_during_the_request_kills_the_child_it_made(
+    worker: Forkserver, tmp_path: Path
+) -> None:
+    """The interrupt waits for the pid, then lands: no child runs on unknown to anybody."""
+    assert run_in_child(pids).value  # the worker is up: the request alone is slow
+    before = children_of_this_process()
+    workload = functools.partial(take_slow, SlowToUnpickle(1.0), tmp_path / "child")
+    _interrupted_after(0.3, lambda: run_in_child(workload))
+    assert children_of_this_process() == before
+    assert worker.counts["worker"] == 2
+
+
+def bias_through_a_worker_of_a_raised_parent() -> tuple[str, int]:
+    """In a throwaway process (raising one's bias needs no privilege, lowering it back
+    does): raise this process's bias after its worker started, and ask a worker child."""
+    forkserver.SERVER.start()
+    try:
+        Path("/proc/self/oom_score_adj").write_text("7\n")
+        bias = run_in_child(oom_bias).unwrap()
+        return bias, forkserver.SERVER.counts["worker"]
+    finally:
+        forkserver.SERVER.stop()
+
+
+def test_the_child_has_the_oom_bias_of_this_process() -> None:
+    """The pressure area lowers pytest's bias; a direct fork inherited it, so must this."""
+    assert run_in_child(lambda: bias_through_a_worker_of_a_raised_parent()).unwrap() == ("7", 1)
+
+
+def test_a_held_worker_child_waits_for_its_release(worker: Forkserver) -> None:
+    child = Child(held_pid, hold=True)
+    pid = child.receive(timeout_s=10).unwrap()
+    time.sleep(0.2)
+    assert pid == child.pid and child.reap(block=False) is None
+    child.release()
+    assert child.reap(block=True) == "exit 0"
+    via_worker(worker)
+
+
+def test_a_dead_worker_is_restarted_and_never_hangs(worker: Forkserver) -> None:
+    assert run_in_child(pids).value
+    worker._proc.kill() if worker._proc else None
+    worker._proc.wait() if worker._proc else None
+    start = time.monotonic()
+    assert run_in_child(pids).value  # forked directly: the worker was lost
+    assert run_in_child(pids).value  # from the restarted worker
+    assert time.monotonic() - start < forkserver.READY_S
+    assert worker.restarts == 1
+    assert worker.counts["worker"] == 2
+    assert [why for why in worker.counts if why.startswith("direct: worker lost")]
+
+
+def test_what_does_not_pickle_is_forked_directly_and_counted(worker: Forkserver) -> None:
+    assert run_in_child(lambda: 42).unwrap() == 42
+    ((why, count),) = worker.counts.items()
+    assert "<lambda> does not pickle" in why and count == 1
