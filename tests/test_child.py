@@ -17,7 +17,6 @@ import pytest
 
 from fixtures.abi.syscalls import get_mempolicy, set_mempolicy
 from fixtures.abi.uapi import Mode
-from fixtures.knobs.base import oom_score_adj
 from fixtures.system import forkserver
 from fixtures.system.child import Child, ChildFailed, run_in_child
 from fixtures.system.forkserver import Forkserver
