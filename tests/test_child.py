@@ -21,6 +21,7 @@ from fixtures.system import forkserver
 from fixtures.system.child import Child, ChildFailed, run_in_child
 from fixtures.system.forkserver import Forkserver
 from fixtures.system.held import Held
+from fixtures.workloads.modes import Progress
 
 needs_numa = pytest.mark.skipif(
     not Path("/sys/devices/system/node/node0").exists(), reason="host kernel without NUMA"
@@ -339,3 +340,24 @@ def test_what_does_not_pickle_is_forked_directly_and_counted(worker: Forkserver)
     assert run_in_child(lambda: 42).unwrap() == 42
     ((why, count),) = worker.counts.items()
     assert "<lambda> does not pickle" in why and count == 1
+
+
+def report_progress(progress: Progress) -> None:
+    progress.write(Progress.FAULTING)
+    progress.record(5, 4, 1, 2)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_shared_progress_page_reaches_a_worker_child(worker: Forkserver) -> None:
+    """Pressure's children are OOM-killed mid-way: what they wrote must still be there."""
+    progress = Progress()
+    outcome = run_in_child(functools.partial(report_progress, progress))
+    assert outcome.signal == "SIGKILL"
+    assert progress.phase_name() == "faulting the region"
+    assert progress.counts() == {
+        "faulted_pages": 5,
+        "probed_pages": 4,
+        "stray_pages": 1,
+        "first_stray_node": 2,
+    }
+    via_worker(worker)
