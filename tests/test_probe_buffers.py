@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from array import array
 
+import pytest
+
 from fixtures.abi.syscalls import _pointers
 from fixtures.system.memory import PAGE_SIZE, Region
 
@@ -11,6 +13,16 @@ from fixtures.system.memory import PAGE_SIZE, Region
 def test_page_buffer_holds_every_page_address() -> None:
     region = Region(0x7F0000000000, 1000)
     assert [int(a) for a in region.page_buffer()] == region.page_addresses()
+
+
+def test_page_buffer_from_numpy_holds_every_page_address() -> None:
+    """With numpy imported (the worker imports it), the buffer comes from its arange."""
+    numpy = pytest.importorskip("numpy")
+    region = Region(0x7F0000000000, 1000)
+    words = region.page_buffer()
+    assert isinstance(words, numpy.ndarray)
+    assert [int(a) for a in words] == region.page_addresses()
+    assert _pointers(words) is words
 
 
 def test_pointers_keep_a_word_buffer_and_convert_a_list() -> None:
