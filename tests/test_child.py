@@ -361,3 +361,26 @@ def test_a_shared_progress_page_reaches_a_worker_child(worker: Forkserver) -> No
         "first_stray_node": 2,
     }
     via_worker(worker)
+
+
+def environment() -> dict[str, str]:
+    return dict(os.environ)
+
+
+@pytest.mark.parametrize("pythonpath", [None, "/nowhere"])
+def test_the_worker_child_has_the_environment_of_this_process(
+    monkeypatch: pytest.MonkeyPatch, pythonpath: str | None
+) -> None:
+    if pythonpath is None:
+        monkeypatch.delenv("PYTHONPATH", raising=False)
+    else:
+        monkeypatch.setenv("PYTHONPATH", pythonpath)
+    server = Forkserver()
+    monkeypatch.setattr(forkserver, "SERVER", server)
+    monkeypatch.setattr("fixtures.system.child.SERVER", server)
+    server.start()
+    try:
+        assert run_in_child(environment).unwrap() == dict(os.environ)
+    finally:
+        server.stop()
+    via_worker(server)
