@@ -384,3 +384,12 @@ def test_the_worker_child_has_the_environment_of_this_process(
     finally:
         server.stop()
     via_worker(server)
+
+
+def test_a_worker_child_has_ended_when_its_case_goes_on(worker: Forkserver) -> None:
+    """Crash attribution (fixtures/plugin/interrupts.py) reads the kernel log when the case
+    ends: whatever the child made the kernel log must be logged by then, so the child is
+    reaped (not a zombie, not still exiting) before run_in_child returns."""
+    child, _ = run_in_child(pids).unwrap()
+    assert not Path(f"/proc/{child}").exists()
+    via_worker(worker)
