@@ -393,3 +393,30 @@ def test_a_worker_child_has_ended_when_its_case_goes_on(worker: Forkserver) -> N
     child, _ = run_in_child(pids).unwrap()
     assert not Path(f"/proc/{child}").exists()
     via_worker(worker)
+
+
+def test_numpy_leaves_the_worker_single_threaded(worker: Forkserver) -> None:
+    """numpy's OpenBLAS starts threads unless told otherwise; the worker tells it."""
+    pytest.importorskip("numpy")
+    assert run_in_child(pids).value
+    assert worker._proc is not None
+    assert len(list(Path(f"/proc/{worker._proc.pid}/task").iterdir())) == 1
+    via_worker(worker)
+
+
+def test_a_worker_with_a_thread_refuses_and_the_child_is_forked_directly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(forkserver.EXTRA_ENV, "starts_a_thread")
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "data" / "forkserver"))
+    server = Forkserver()
+    monkeypatch.setattr("fixtures.system.child.SERVER", server)
+    server.start()
+    try:
+        child, parent = run_in_child(pids).unwrap()
+    finally:
+        server.stop()
+    assert parent == os.getpid()
+    assert list(server.counts) == [
+        "direct: worker refused (RuntimeError: the worker has 2 threads, clone needs one)"
+    ]
