@@ -420,3 +420,18 @@ def test_a_worker_with_a_thread_refuses_and_the_child_is_forked_directly(
     assert list(server.counts) == [
         "direct: worker refused (RuntimeError: the worker has 2 threads, clone needs one)"
     ]
+
+
+def fork_and_wait() -> int:
+    pid = os.fork()
+    if pid == 0:
+        os._exit(7)
+    return os.WEXITSTATUS(os.waitpid(pid, 0)[1])
+
+
+def test_a_worker_child_forks_again_with_numpy_loaded(worker: Forkserver) -> None:
+    """OpenBLAS's at-fork handler waits for its threads; a clone of a worker that had any
+    has none, so the child's own fork hung (the errors area's shared-page case, once)."""
+    pytest.importorskip("numpy")
+    assert run_in_child(fork_and_wait, timeout_s=20).unwrap() == 7
+    via_worker(worker)
