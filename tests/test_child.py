@@ -187,6 +187,7 @@ def worker() -> Iterator[Forkserver]:
     server = forkserver.SERVER
     server.counts.clear()
     server.start()
+    assert server.wait_ready(60)
     try:
         yield server
     finally:
@@ -301,6 +302,7 @@ def bias_through_a_worker_of_a_raised_parent() -> tuple[str, int]:
     does): raise this process's bias after its worker started, and ask a worker child."""
     forkserver.SERVER.start()
     try:
+        assert forkserver.SERVER.wait_ready(60)
         Path("/proc/self/oom_score_adj").write_text("7\n")
         bias = run_in_child(oom_bias).unwrap()
         return bias, forkserver.SERVER.counts["worker"]
@@ -327,10 +329,9 @@ def test_a_dead_worker_is_restarted_and_never_hangs(worker: Forkserver) -> None:
     assert run_in_child(pids).value
     worker._proc.kill() if worker._proc else None
     worker._proc.wait() if worker._proc else None
-    start = time.monotonic()
     assert run_in_child(pids).value  # forked directly: the worker was lost
+    assert worker.wait_ready(60)
     assert run_in_child(pids).value  # from the restarted worker
-    assert time.monotonic() - start < forkserver.READY_S
     assert worker.restarts == 1
     assert worker.counts["worker"] == 2
     assert [why for why in worker.counts if why.startswith("direct: worker lost")]
@@ -380,6 +381,7 @@ def test_the_worker_child_has_the_environment_of_this_process(
     monkeypatch.setattr("fixtures.system.child.SERVER", server)
     server.start()
     try:
+        assert server.wait_ready(60)
         assert run_in_child(environment).unwrap() == dict(os.environ)
     finally:
         server.stop()
@@ -413,6 +415,7 @@ def test_a_worker_with_a_thread_refuses_and_the_child_is_forked_directly(
     monkeypatch.setattr("fixtures.system.child.SERVER", server)
     server.start()
     try:
+        assert server.wait_ready(60)
         child, parent = run_in_child(pids).unwrap()
     finally:
         server.stop()
@@ -435,3 +438,18 @@ def test_a_worker_child_forks_again_with_numpy_loaded(worker: Forkserver) -> Non
     pytest.importorskip("numpy")
     assert run_in_child(fork_and_wait, timeout_s=20).unwrap() == 7
     via_worker(worker)
+
+
+def test_a_worker_still_starting_is_not_waited_for() -> None:
+    """Its imports take long on 9p under TCG: the first cases are forked directly."""
+    server = Forkserver()
+    server.start()
+    try:
+        assert server.spawn(functools.partial(_once_pid), ()) is None
+        assert server.counts == {"direct: worker still starting": 1}
+    finally:
+        server.stop()
+
+
+def _once_pid() -> Iterator[int]:
+    yield os.getpid()
