@@ -33,6 +33,7 @@ from fixtures.system.child import run_in_child
 from fixtures.system.topology import Topology
 from fixtures.workloads.hugetlb_migration import (
     MOVE_PAGES,
+    RACE_MAX_SECONDS,
     move_huge_pages,
     pool_counts,
     race_move_and_free,
@@ -114,7 +115,12 @@ def test_race(
     c = race_case
     nodes = huge_pool.nodes
     before = pool_counts(nodes)
-    run = observed_outcome(case, run_in_child(lambda: race_move_and_free(c.nodes, c.cpus)))
+    # The race's own bound plus room for a loaded TCG guest: the default 120 s would
+    # call a slow race a hung one.
+    outcome = run_in_child(
+        lambda: race_move_and_free(c.nodes, c.cpus), timeout_s=RACE_MAX_SECONDS + 210
+    )
+    run = observed_outcome(case, outcome)
     after = pool_counts(nodes)
     case.expected = {
         "rule": "no oops; statuses a target node, -ENOENT, -EFAULT or -EBUSY; pools as before",
