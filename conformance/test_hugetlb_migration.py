@@ -132,6 +132,8 @@ def test_race(
         raise HarnessError(
             f"no race: {run.faults} fault rounds, {moved} pages moved in {run.moves} calls"
         )
-    problems = race_status_violations(run.statuses, frozenset(c.nodes))
+    problems = race_status_violations(
+        run.statuses, frozenset(c.nodes), unwritten_on_success=run.unwritten_on_success
+    )
     problems += pool_violations(before, after)
     assert not problems, "; ".join(problems)

@@ -38,6 +38,7 @@ def test_race_statuses() -> None:
     assert race_status_violations(seen, frozenset({0, 1})) == []
     assert race_status_violations(Counter({3: 1}), frozenset({0, 1}))
     assert race_status_violations(Counter({-errno.ENOMEM: 1}), frozenset({0, 1}))
+    assert race_status_violations(seen, frozenset({0, 1}), unwritten_on_success=2)
 
 
 def test_matrix() -> None:
