@@ -31,6 +31,7 @@ from vm.host import (
     choose_accel,
     cpu_has_virtualization,
     decide_accel,
+    ensure_guest_tools,
     ensure_host_tools,
     is_static_elf,
     load_requirements,
@@ -435,3 +436,15 @@ def test_qemu_version_failures_are_infra_errors(tmp_path: Path) -> None:
         qemu_version(str(garbled))
     with pytest.raises(InfraError, match="cannot run"):
         qemu_version(str(tmp_path / "absent"))
+
+
+def test_guest_tools_are_data_and_their_absence_stops_no_run(fake_apt: Path) -> None:
+    requirements = load_requirements(table="guest_tools")
+    assert {tool.name: tool.package for tool in requirements.tools} == {
+        "mkfs-ext4": "e2fsprogs",
+        "mkfs-xfs": "xfsprogs",
+        "mkfs-btrfs": "btrfs-progs",
+        "losetup": "mount",
+    }
+    message = ensure_guest_tools(install=False, search_path=str(fake_apt))
+    assert message is not None and "xfsprogs" in message and "btrfs-progs" in message

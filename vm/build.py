@@ -29,6 +29,7 @@ DEFAULT_FRAGMENTS = (
     "hugepages.config",
     "cgroups.config",
     "leaks.config",
+    "filesystems.config",
 )
 IMAGE = Path("arch/x86/boot/bzImage")
 

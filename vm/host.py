@@ -219,6 +219,25 @@ def ensure_build_tools(
     )
 
 
+def ensure_guest_tools(
+    *, install: bool, search_path: str | None = None, log_file: Path | None = None
+) -> str | None:
+    """What the guest's cases run (mkfs.xfs, mkfs.btrfs, ...), installed like the host
+    tools. Their absence stops no run: the message naming them is returned instead, and
+    the cases that need them skip with the reason."""
+    try:
+        ensure_host_tools(
+            install=install,
+            search_path=search_path,
+            log_file=log_file,
+            table="guest_tools",
+            what="guest tools",
+        )
+    except UserError as missing:
+        return str(missing)
+    return None
+
+
 def _missing_tools_message(
     missing: Sequence[MissingTool],
     packages: Sequence[str],

@@ -14,7 +14,7 @@ from reports.document import load as load_document
 from vm.build import DEFAULT_FRAGMENTS, TreeBuild, build_tree, check_tree
 from vm.errors import InfraError, UserError
 from vm.flakes import fold, repetitions
-from vm.host import choose_accel, ensure_build_tools, ensure_host_tools
+from vm.host import choose_accel, ensure_build_tools, ensure_guest_tools, ensure_host_tools
 from vm.kconfig import check_kernel_config
 from vm.kernel_trees import fetch_debian_source, find_debian_source, is_debian_source
 from vm.kernels import Kernel, resolve_kernel
@@ -93,6 +93,9 @@ def prepare(request: RunRequest) -> Guest:
     if kernel.config is not None:
         check_kernel_config(kernel.config, kernel.release)
     ensure_host_tools(install=request.install)
+    missing = ensure_guest_tools(install=request.install)
+    if missing:
+        progress.phase(f"{missing} (their cases will skip)")
     accel = choose_accel()
     # Phases are reported once they are done, so bad input still ends in a single line.
     progress.phase(f"kernel: {kernel.release} ({kernel.source})")

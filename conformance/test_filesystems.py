@@ -1,0 +1,97 @@
+"""A file's page cache lands where the writing or reading task's policy says, on every
+file system (LTP set_mempolicy03/04: ext4, xfs, btrfs, tmpfs).
+
+The file is written under a task BIND, PREFERRED or INTERLEAVE, or written first and read
+back under it after its cache was dropped (fsync, POSIX_FADV_DONTNEED, checked with
+mincore), then mapped and probed page by page. BIND and PREFERRED are exact; page cache
+under a task interleave follows the per-task counter, a balance whose slack grows to a
+folio where the file system caches large folios (gated by release in the profile);
+tmpfs interleaves by inode number and index, exactly, page by page or, mounted
+huge=always, folio by folio. A kernel without the file system makes its cases
+`unsupported`; the images live in /dev/shm for the module and mounts in each child's own
+mount namespace.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from fixtures.knobs.sysctl import Sysctl
+from fixtures.matrix.filesystems import FsCase, filesystem_cases
+from fixtures.oracle.filesystems import FILESYSTEMS, file_placement, huge_folios_expected
+from fixtures.plugin.checks import observed_outcome
+from fixtures.plugin.verdicts import CaseRecord, unsupported
+from fixtures.profiles import Profile
+from fixtures.system.child import run_in_child
+from fixtures.system.topology import Topology
+from fixtures.workloads.filesystems import (
+    SETUPS,
+    FsImages,
+    FsUnavailable,
+    FsUnsupported,
+    run_file_case,
+)
+
+MATRIX = {"fs_case": filesystem_cases}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def numa_balancing_off() -> Iterator[None]:
+    """NUMA balancing would move page cache after the fact (as in the mappings row):
+    off for the module, put back after."""
+    knob = Sysctl("kernel.numa_balancing", "0")
+    if os.geteuid() != 0 or not knob.exists:
+        yield
+        return
+    with knob:
+        yield
+
+
+@pytest.fixture(scope="module")
+def fs_images() -> Iterator[FsImages]:
+    """One image per file system, made on first use, removed when the module ends."""
+    with FsImages() as images:
+        yield images
+
+
+def test_page_cache(
+    fs_case: FsCase,
+    fs_images: FsImages,
+    topology: Topology,
+    profile: Profile,
+    kernel_release: str,
+    case: CaseRecord,
+) -> None:
+    setup, rule = SETUPS[fs_case.fs], FILESYSTEMS[fs_case.fs]
+    case.params = fs_case.params()
+    try:
+        source = fs_images.source(setup)
+    except FsUnsupported as exc:
+        unsupported(str(exc))
+    except FsUnavailable as exc:
+        pytest.skip(str(exc))
+    c = fs_case
+    run = observed_outcome(
+        case,
+        run_in_child(lambda: run_file_case(setup, rule, c.operation, c.policy, c.cpu, source)),
+    )
+    expected = file_placement(
+        topology,
+        rule,
+        c.operation,
+        c.policy,
+        profile,
+        kernel_release,
+        geometry=run.geometry,
+        cpu_node=c.cpu_node,
+    )
+    huge = huge_folios_expected(rule, run.geometry)
+    case.expected = {**expected.to_json(), **({"huge_folios": huge} if huge is not None else {})}
+    case.observed = run.to_json()
+    problems = expected.violations(run.placement.per_page)
+    if huge is not None and run.huge_folios != huge:
+        problems.append(f"{run.huge_folios} of the file's 2 MiB folios PMD-mapped, expected {huge}")
+    assert not problems, "; ".join(problems)
