@@ -7,7 +7,10 @@ what counts where, from the kernel source).
 - `interleave-*`, `weighted-interleave-*`: numa_hit and interleave_hit on each node by its
   pages (the interleave index of every page is known), local_node/other_node by where;
 - `preferred-full-nodeR`: R held full by a hog process; each page that went elsewhere is
-  a numa_miss where it landed and a numa_foreign on R.
+  a numa_miss where it landed and a numa_foreign on R;
+- `thp-bind-local-nodeC`: the same N pages as PMD-sized THPs. numastat.rst says "All
+  units are pages", so numa_hit must grow by N; the kernel counts one per allocation
+  (zone_statistics(..., 1) in rmqueue), 1 per THP: a finding on every kernel.
 
 The counters are global: each one must grow by at least what our pages make, and by at
 most that plus twice the largest growth seen over idle windows as long as the faults
@@ -27,10 +30,11 @@ from fixtures.knobs.sysctl import Sysctl
 from fixtures.matrix.numastat import NumastatCase, numastat_cases
 from fixtures.oracle.numastat import CounterBounds, counts_interleave_hit, events, wanted_nodes
 from fixtures.plugin.checks import HarnessError, observed_outcome, policy_features, require
-from fixtures.plugin.verdicts import CaseRecord
+from fixtures.plugin.verdicts import CaseRecord, unsupported
 from fixtures.profiles import Profile
 from fixtures.system.child import run_in_child
 from fixtures.system.topology import Topology
+from fixtures.workloads.mappings import thp_disabled_reason, thp_missing_reason
 from fixtures.workloads.modes import NodeHogs, node_room
 from fixtures.workloads.numastat import fault_counted
 
@@ -72,6 +76,12 @@ def test_numastat(
     case.params = c.params()
     require(profile, kernel_release, *policy_features(c.policy))
     npages = PAGES
+    if c.thp:
+        missing, disabled = thp_missing_reason(), thp_disabled_reason()
+        if missing:
+            unsupported(missing)
+        if disabled:
+            pytest.skip(disabled)
     if c.full is not None:
         if os.geteuid() != 0:
             pytest.skip("holding a node full needs root (oom_score_adj)")
@@ -82,7 +92,8 @@ def test_numastat(
     run = observed_outcome(
         case,
         run_in_child(
-            lambda: fault_counted(c.policy, npages, c.cpu, nodes), timeout_s=CHILD_TIMEOUT_S
+            lambda: fault_counted(c.policy, npages, c.cpu, nodes, thp=c.thp),
+            timeout_s=CHILD_TIMEOUT_S,
         ),
     )
     wanted = wanted_nodes(
@@ -113,5 +124,8 @@ def test_numastat(
         "pages": {str(n): run.landed.count(n) for n in sorted(set(run.landed))},
         "fault_s": round(run.fault_s, 3),
     }
+    loud = bounds.too_noisy()
+    if loud:
+        raise HarnessError(f"the counters are too noisy to tell our pages: {loud}")
     problems = bounds.violations(run.delta)
     assert not problems, "; ".join(problems)

@@ -89,3 +89,14 @@ def test_numastat_files_are_read_per_counter_and_node() -> None:
 )
 def test_page_node_opinions(moved: tuple[int, ...], asked: tuple[int, ...], differs: bool) -> None:
     assert bool(opinions_differ(moved, asked)) == differs
+
+
+def test_noise_as_large_as_half_our_pages_cannot_tell() -> None:
+    low, noise = zero(NODES), zero(NODES)
+    low["numa_hit"][0] = 100
+    noise["numa_hit"][0] = 49
+    assert CounterBounds(low, noise, slack=0).too_noisy() is None
+    noise["numa_hit"][0] = 50
+    assert (
+        CounterBounds(low, noise, slack=0).too_noisy() == "node0 numa_hit idle 50 against our 100"
+    )
