@@ -30,6 +30,7 @@ from fixtures.matrix.randmap import (
 )
 from fixtures.oracle.randmap import (
     Expected,
+    Mbind,
     Observed,
     RegionModel,
     Step,
@@ -76,6 +77,11 @@ class Search:
         default_factory=dict
     )
     failure: str | None = None  # the steps JSON of the last failing sequence judged
+    # What the runs exercised, for the result document: calls by kind, the most VMAs the
+    # region was split into, and the pages whose node was checked.
+    exercised: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(("mbind", "move", "fault", "most_vmas", "placed"), 0)
+    )
 
     def judge(self, steps: list[Step]) -> list[str]:
         key = steps_to_json(steps)
@@ -107,7 +113,19 @@ class Search:
             weights=run.weights or None,
         )
         expected = predict(model, [first_fault(), *steps])
+        self._count(steps, run.observed)
         return violations(expected, run.observed), expected, run.observed
+
+    def _count(self, steps: list[Step], observed: Observed) -> None:
+        seen = self.exercised
+        for step in steps:
+            if isinstance(step, Mbind):
+                seen["mbind"] += 1
+                seen["move"] += step.move
+            else:
+                seen["fault"] += 1
+        seen["most_vmas"] = max(seen["most_vmas"], observed.vmas)
+        seen["placed"] += sum(1 for status in observed.nodes if status >= 0)
 
 
 def kernel_modes(profile: Profile, release: str) -> list[Mode]:
@@ -160,4 +178,4 @@ def test_randmap(
             f"{randmap_case.cpu} '<steps>')"
         ) from None
     finally:
-        observed["runs"] = search.runs
+        observed.update(runs=search.runs, exercised=search.exercised)
