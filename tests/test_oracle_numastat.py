@@ -100,3 +100,23 @@ def test_noise_as_large_as_half_our_pages_cannot_tell() -> None:
     assert (
         CounterBounds(low, noise, slack=0).too_noisy() == "node0 numa_hit idle 50 against our 100"
     )
+
+
+def test_the_rows_have_stable_readable_ids() -> None:
+    from fixtures.matrix.numastat import numastat_cases
+    from fixtures.matrix.page_node import page_node_cases
+    from fixtures.matrix.randmap import randmap_cases
+
+    assert [c.id for c in numastat_cases(TOPOLOGY)] == [
+        "bind-local-node0",
+        "bind-remote-node1",
+        "bind-remote-node3",
+        "thp-bind-local-node0",
+        "interleave-nodes0,1,3",
+        "weighted-interleave-nodes0,1,3",
+        "preferred-full-node3",
+    ]
+    ids = [c.id for c in page_node_cases(TOPOLOGY)]
+    assert ids[:2] == ["shared-anon-interleave-nodes0,1,3", "shared-anon-bind-node0"]
+    assert ids[-1] == "anon-preferred-node3" and len(ids) == len(set(ids)) == 17
+    assert [c.id for c in randmap_cases(TOPOLOGY)][:2] == ["seed0", "seed1"]
