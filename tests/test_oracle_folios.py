@@ -103,34 +103,45 @@ def _rotation(first: int, nodes: frozenset[int]) -> tuple[int, ...]:
     )
 
 
-@pytest.mark.parametrize("first", [0, 1])
-def test_page_cache_folios_rotate_one_node_per_folio_from_any_start(first: int) -> None:
-    rule = FolioRotation(SPANS, frozenset({0, 1}), "rotation")
-    assert rule.violations(_rotation(first, frozenset({0, 1}))) == []
+def _pages(folio_nodes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(node for span, node in zip(SPANS, folio_nodes, strict=True) for _ in span.pages)
 
 
-def test_a_folio_on_the_same_node_as_the_one_before_breaks_the_rotation() -> None:
-    rule = FolioRotation(SPANS, NODES, "rotation")
-    pages = list(_rotation(0, NODES))
-    for p in SPANS[3].pages:  # folio 3 on node 2 like folio 2, not node 0
-        pages[p] = 2
-    (problem,) = rule.violations(tuple(pages))
-    assert "1 of 7 folios off the rotation from node 0; folio 3 (pages 6-9, order 2)" in problem
+def _rule(nodes: frozenset[int], budget: int = 0) -> FolioRotation:
+    return FolioRotation(SPANS, nodes, "rotation", other_allocations=budget)
+
+
+def test_page_cache_folios_rotate_one_node_per_folio_from_the_first_node() -> None:
+    assert _rule(frozenset({0, 1})).violations(_pages((0, 1, 0, 1, 0, 1, 0))) == []
+    assert _rule(NODES).violations(_pages((0, 1, 2, 0, 1, 2, 0))) == []
+
+
+def test_each_turn_of_the_counter_by_another_allocation_is_counted() -> None:
+    """The first folio on node 1: one turn before it (a page table); folio 3 on node 2
+    like folio 2: two more turns over three nodes."""
+    folio_nodes = (1, 2, 0, 0, 1, 2, 0)
+    assert _rule(NODES).turns(_pages(folio_nodes)) == [(0, 1), (3, 2)]
+    assert _rule(NODES, budget=3).violations(_pages(folio_nodes)) == []
+    (problem,) = _rule(NODES, budget=2).violations(_pages(folio_nodes))
+    assert "3 turns of the counter besides theirs (1 before folio 0 (page 0, order 0), " in (
+        problem
+    )
+    assert "2 before folio 3 (page 6, order 2)), at most 2" in problem
 
 
 def test_the_per_page_rotation_of_older_kernels_is_wrong_for_large_folios() -> None:
     """The mutation: a counter turned once per page, as before ext4's large folios."""
-    rule = FolioRotation(SPANS, frozenset({0, 1}), "rotation")
     per_page = tuple(i % 2 for i in range(sum(s.npages for s in SPANS)))
-    problems = rule.violations(per_page)
+    problems = _rule(frozenset({0, 1}), budget=2).violations(per_page)
     assert any("split over nodes" in p for p in problems)
     assert any("off the rotation" in p for p in problems)
 
 
 def test_a_page_outside_the_mask_is_named() -> None:
-    rule = FolioRotation(SPANS, frozenset({0, 1}), "rotation")
-    pages = (2,) + _rotation(0, frozenset({0, 1}))[1:]
-    assert rule.violations(pages) == ["the first folio is on node 2, outside [0, 1]"]
+    pages = (2,) + _pages((0, 1, 0, 1, 0, 1, 0))[1:]
+    assert _rule(frozenset({0, 1}), budget=4).violations(pages) == [
+        "pages on nodes [2], outside [0, 1]"
+    ]
 
 
 def _thp_tree(root: Path, choices: dict[int, str]) -> Path:
