@@ -15,6 +15,7 @@ from fixtures.matrix import (
     thp_mapping_cases,
 )
 from fixtures.oracle import ExactPages, Policy, Readback, Within
+from fixtures.oracle.folios import FolioRotation, FolioSpan
 from fixtures.oracle.mappings import (
     KINDS,
     Geometry,
@@ -109,13 +110,23 @@ def test_page_cache_under_task_interleave_is_a_balance_not_a_pattern() -> None:
 
 def test_ext4_large_folios_turn_the_counter_once_per_folio_from_6_16() -> None:
     """7.3 split 255 pages {0: 133, 1: 122}: ext4's large folios (6.16) advance the
-    per-task counter once per folio, so the split is even to within one folio."""
-    new = expect("file-task", INTERLEAVE_0_3, BASE, release="7.3.4")
-    old = expect("file-task", INTERLEAVE_0_3, BASE, release="6.12.0")
-    assert isinstance(new.placement, Within) and isinstance(old.placement, Within)
-    assert new.placement.balance == MAINLINE.tolerance("page_cache_folio_pages") == 32
+    per-task counter once per folio. The rule is the rotation over the folios the child
+    read, exact; 6.12 keeps the per-page balance."""
+    spans = (FolioSpan(0, 1, 0), FolioSpan(1, 4, 2))
+    folios = replace(BASE, folios=spans)
+    new = expect("file-task", INTERLEAVE_0_3, folios, release="7.3.4")
+    old = expect("file-task", INTERLEAVE_0_3, folios, release="6.12.0")
+    assert isinstance(new.placement, FolioRotation) and isinstance(old.placement, Within)
+    assert new.placement.spans == spans and new.placement.nodes == {0, 3}
     assert old.placement.balance == MAINLINE.tolerance("task_interleave_pages")
     assert "once per folio" in new.placement.rule and "folio" not in old.placement.rule
+    assert new.placement.other_allocations == MAINLINE.tolerance(
+        "task_interleave_other_allocations"
+    )
+    assert new.violations((0, 3, 3, 3, 3)) == []
+    assert new.placement.turns((3, 0, 0, 0, 0)) == [(0, 1)]  # one turn before the first
+    with pytest.raises(ValueError, match="must read its folios"):
+        expect("file-task", INTERLEAVE_0_3, BASE, release="7.3.4")
 
 
 def test_page_cache_under_task_bind_is_exact() -> None:
