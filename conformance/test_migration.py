@@ -15,6 +15,9 @@ anonymous memory, checked page by page after the call.
   counts exactly the pages the kernel says it counts, every status and node checked;
 - `migrate_pages-ksm-*` (LTP migrate_pages03): pages merged by KSM, moved or left by
   migrate_pages with and without MOVE_ALL, and still merged afterwards;
+- `move_pages-under-writes-*`, `move_pages-thp-*` (selftests mm migration.c): pages
+  moved back and forth while threads, or another process sharing them, write them (no
+  write lost, each call's count is the pages it left), and a THP moved whole;
 - `ksm-merge_across_nodes*` (selftests mm ksm): identical pages under BIND and INTERLEAVE
   merged onto one node, or one KSM page per node, as the knob says.
 
@@ -42,14 +45,21 @@ from fixtures.matrix import (
 )
 from fixtures.matrix.migration_peers import (
     KSM_PAGES,
+    RACE_PAGES,
+    RACE_ROUNDS,
+    RACE_WRITERS,
     KsmMergeCase,
     KsmMigrateCase,
     PartialMigrateCase,
     PartialMoveCase,
+    RaceCase,
+    ThpMoveCase,
     ksm_merge_cases,
     ksm_migrate_cases,
     partial_migrate_cases,
     partial_move_cases,
+    race_cases,
+    thp_move_cases,
 )
 from fixtures.oracle.ksm import (
     Merge,
@@ -66,14 +76,22 @@ from fixtures.oracle.migration import (
     status_counts,
 )
 from fixtures.oracle.migration_counts import partial_migrate_pages, partial_move_pages
+from fixtures.oracle.migration_race import (
+    WholeFolio,
+    round_problems,
+    thp_statuses,
+    write_problems,
+)
 from fixtures.oracle.placement import ExactPages, vma_placement
 from fixtures.plugin.checks import observed_outcome, policy_features, require
 from fixtures.plugin.judging import Judgement, judge, placement_of, readback_of, value_of
-from fixtures.plugin.verdicts import CaseRecord
+from fixtures.plugin.verdicts import CaseRecord, unsupported
 from fixtures.profiles import Profile
 from fixtures.system.child import run_in_child
+from fixtures.system.frames import KPF_THP, Frame
 from fixtures.system.topology import Topology
 from fixtures.workloads.ksm import MergeRun, Pages, merge_identical, migrate_merged
+from fixtures.workloads.mappings import thp_disabled_reason, thp_missing_reason
 from fixtures.workloads.migration import (
     STATUS_UNTOUCHED,
     CallResult,
@@ -89,6 +107,13 @@ from fixtures.workloads.migration_counts import (
     migrate_with_held_pages,
     move_with_held_pages,
 )
+from fixtures.workloads.migration_race import (
+    RaceRun,
+    ThpRun,
+    move_thp,
+    move_while_process_writes,
+    move_while_threads_write,
+)
 
 NEEDS_TWO = "needs two memory nodes: there is nowhere to move pages to"
 
@@ -100,6 +125,8 @@ MATRIX = {
     "partial_migrate_case": or_skip(partial_migrate_cases, "migrate_pages-partial", NEEDS_TWO),
     "ksm_merge_case": or_skip(ksm_merge_cases, "ksm-merge_across_nodes", NEEDS_TWO),
     "ksm_migrate_case": or_skip(ksm_migrate_cases, "migrate_pages-ksm", NEEDS_TWO),
+    "race_case": or_skip(race_cases, "move_pages-under-writes", NEEDS_TWO),
+    "thp_move_case": or_skip(thp_move_cases, "move_pages-thp", NEEDS_TWO),
 }
 
 PAGES = 127  # odd, so an interleave that starts on the wrong node shows in the counts
@@ -404,3 +431,78 @@ def test_migrate_pages_ksm(
         after=merged_of(expected, run.after),
         frame=value_of("new_frame", c.move_all, new_frame),
     )
+
+
+# --- under use, and THP (selftests mm migration.c) ---
+
+
+def test_move_pages_under_writes(race_case: RaceCase | TopologyTooSmall, case: CaseRecord) -> None:
+    if isinstance(race_case, TopologyTooSmall):
+        pytest.skip(race_case.reason)
+    c = race_case
+    case.params = c.params()
+    mover = move_while_process_writes if c.mapping == "anon_shared" else move_while_threads_write
+    run: RaceRun = observed_outcome(
+        case,
+        run_in_child(lambda: mover(c.cpu, RACE_PAGES, c.start, c.nodes, RACE_ROUNDS, RACE_WRITERS)),
+    )
+    initial = (c.start,) * RACE_PAGES
+    rounds = [
+        p for r in run.rounds for p in round_problems(r.target, r.call.value, r.call.errno, r.after)
+    ]
+    last = run.settle.target
+    judge(
+        case,
+        "settled",
+        before=placement_of(ExactPages(initial, "faulted under PREFERRED"), run.before),
+        rounds=(
+            {"each_round": "returns the pages it left behind"},
+            {"returned": [r.call.errno or r.call.value for r in run.rounds]},
+            rounds,
+        ),
+        writes=(
+            {"lost": 0, "stale": 0},
+            {"writes": run.writes.writes, "lost": run.writes.lost, "stale": run.writes.stale},
+            write_problems(run.writes.writes, run.writes.lost, run.writes.stale),
+        ),
+        settle=returned_of(0, run.settle.call),
+        settled=placement_of(
+            ExactPages((last,) * RACE_PAGES, "writers stopped: every page moves"),
+            run.settle.after,
+        ),
+    )
+
+
+def test_move_pages_thp(thp_move_case: ThpMoveCase | TopologyTooSmall, case: CaseRecord) -> None:
+    if isinstance(thp_move_case, TopologyTooSmall):
+        pytest.skip(thp_move_case.reason)
+    c = thp_move_case
+    case.params = c.params()
+    missing = thp_missing_reason()
+    if missing:
+        unsupported(missing)
+    disabled = thp_disabled_reason()
+    if disabled:
+        pytest.skip(disabled)
+    run: ThpRun = observed_outcome(
+        case, run_in_child(lambda: move_thp(c.cpu, c.start, c.target, every_page=c.every_page))
+    )
+    faulted = WholeFolio(c.start, "a PMD-sized THP faulted under PREFERRED")
+    moved = WholeFolio(c.target, "the THP moved whole: one folio on the target")
+    judge(
+        case,
+        "after",
+        before=_folio_of(faulted, run.before, run.frames_before),
+        call=returned_of(0, run.call),
+        status=statuses_of(
+            thp_statuses(c.target, c.start, every_page=c.every_page), run.call.statuses
+        ),
+        after=_folio_of(moved, run.after, run.frames_after),
+    )
+
+
+def _folio_of(expected: WholeFolio, nodes: tuple[int, ...], frames: tuple[Frame, ...]) -> Judgement:
+    want, seen, problems = placement_of(expected.placement(), nodes)
+    pfns = [f.pfn for f in frames]
+    problems += expected.frame_problems(pfns, [f.has(KPF_THP) for f in frames])
+    return want, {**seen, "contiguous_frames": problems == []}, problems
