@@ -415,7 +415,9 @@ def test_migrate_pages_ksm(
         run = observed_outcome(
             case,
             run_in_child(
-                lambda: migrate_merged(c.cpu, KSM_PAGES, c.start, old, new, move_all=c.move_all)
+                lambda: migrate_merged(
+                    c.cpu, KSM_PAGES, c.start, old, new, move_all=c.move_all, stop_ksmd=c.stop_ksmd
+                )
             ),
         )
     initial = (c.start,) * KSM_PAGES
@@ -430,6 +432,8 @@ def test_migrate_pages_ksm(
         call=returned_of(0, run.call),
         after=merged_of(expected, run.after),
         frame=value_of("new_frame", c.move_all, new_frame),
+        # For the record only: pgmigrate_* over the call says whether a migration was tried.
+        migrations=({}, dict(run.migrations), []),
     )
 
 
