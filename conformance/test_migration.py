@@ -10,6 +10,17 @@ anonymous memory, checked page by page after the call.
 - `mbind-move*`, `mbind-strict-move-*`: the pages outside the new policy's mask move where
   a fault under it would put them; pages inside it stay; shared pages need MOVE_ALL.
 
+- `move_pages-partial-*`, `migrate_pages-partial-*` (LTP migrate_pages02, move_pages):
+  some pages cannot move (a pipe holds them, another process maps them); the return value
+  counts exactly the pages the kernel says it counts, every status and node checked;
+- `migrate_pages-ksm-*` (LTP migrate_pages03): pages merged by KSM, moved or left by
+  migrate_pages with and without MOVE_ALL, and still merged afterwards;
+- `move_pages-under-writes-*`, `move_pages-thp-*` (selftests mm migration.c): pages
+  moved back and forth while threads, or another process sharing them, write them (no
+  write lost, each call's count is the pages it left), and a THP moved whole;
+- `ksm-merge_across_nodes*` (selftests mm ksm): identical pages under BIND and INTERLEAVE
+  merged onto one node, or one KSM page per node, as the knob says.
+
 The errors of these calls (EPERM, ESRCH, EIO, EINVAL, ENODEV...) and the statuses of
 addresses with no page behind them (EFAULT, ENOENT, EACCES) are the errors area's.
 """
@@ -22,6 +33,8 @@ import pytest
 
 from fixtures import oracle
 from fixtures.abi.uapi import MbindFlag, MoveFlag
+from fixtures.knobs.base import KnobUnavailable
+from fixtures.knobs.ksm import Ksm
 from fixtures.matrix import (
     MbindMoveCase,
     MigratePagesCase,
@@ -32,6 +45,31 @@ from fixtures.matrix import (
     move_pages_cases,
     or_skip,
 )
+from fixtures.matrix.migration_peers import (
+    KSM_PAGES,
+    RACE_PAGES,
+    RACE_ROUNDS,
+    RACE_WRITERS,
+    KsmMergeCase,
+    KsmMigrateCase,
+    PartialMigrateCase,
+    PartialMoveCase,
+    RaceCase,
+    ThpMoveCase,
+    ksm_merge_cases,
+    ksm_migrate_cases,
+    partial_migrate_cases,
+    partial_move_cases,
+    race_cases,
+    thp_move_cases,
+)
+from fixtures.oracle.ksm import (
+    Merge,
+    after_merging,
+    after_migrating_merged,
+    frame_summary,
+    merge_problems,
+)
 from fixtures.oracle.migration import (
     PageKind,
     after_mbind_move,
@@ -39,13 +77,23 @@ from fixtures.oracle.migration import (
     move_pages_outcome,
     status_counts,
 )
-from fixtures.oracle.placement import ExactPages
+from fixtures.oracle.migration_counts import partial_migrate_pages, partial_move_pages
+from fixtures.oracle.migration_race import (
+    WholeFolio,
+    round_problems,
+    thp_statuses,
+    write_problems,
+)
+from fixtures.oracle.placement import ExactPages, vma_placement
 from fixtures.plugin.checks import observed_outcome, policy_features, require
 from fixtures.plugin.judging import Judgement, judge, placement_of, readback_of, value_of
-from fixtures.plugin.verdicts import CaseRecord
+from fixtures.plugin.verdicts import CaseRecord, unsupported
 from fixtures.profiles import Profile
 from fixtures.system.child import run_in_child
+from fixtures.system.frames import KPF_THP, Frame
 from fixtures.system.topology import Topology
+from fixtures.workloads.ksm import MergeRun, Pages, merge_identical, migrate_merged
+from fixtures.workloads.mappings import thp_disabled_reason, thp_missing_reason
 from fixtures.workloads.migration import (
     STATUS_UNTOUCHED,
     CallResult,
@@ -56,6 +104,18 @@ from fixtures.workloads.migration import (
     move_partner_pages,
     targets_for,
 )
+from fixtures.workloads.migration_counts import (
+    PartialRun,
+    migrate_with_held_pages,
+    move_with_held_pages,
+)
+from fixtures.workloads.migration_race import (
+    RaceRun,
+    ThpRun,
+    move_thp,
+    move_while_process_writes,
+    move_while_threads_write,
+)
 
 NEEDS_TWO = "needs two memory nodes: there is nowhere to move pages to"
 
@@ -63,6 +123,12 @@ MATRIX = {
     "move_case": or_skip(move_pages_cases, "move_pages", NEEDS_TWO),
     "migrate_case": or_skip(migrate_pages_cases, "migrate_pages", NEEDS_TWO),
     "mbind_case": or_skip(mbind_move_cases, "mbind-move", NEEDS_TWO),
+    "partial_move_case": or_skip(partial_move_cases, "move_pages-partial", NEEDS_TWO),
+    "partial_migrate_case": or_skip(partial_migrate_cases, "migrate_pages-partial", NEEDS_TWO),
+    "ksm_merge_case": or_skip(ksm_merge_cases, "ksm-merge_across_nodes", NEEDS_TWO),
+    "ksm_migrate_case": or_skip(ksm_migrate_cases, "migrate_pages-ksm", NEEDS_TWO),
+    "race_case": or_skip(race_cases, "move_pages-under-writes", NEEDS_TWO),
+    "thp_move_case": or_skip(thp_move_cases, "move_pages-thp", NEEDS_TWO),
 }
 
 PAGES = 127  # odd, so an interleave that starts on the wrong node shows in the counts
@@ -227,3 +293,229 @@ def test_mbind_move(
             run.readback_nodes,
         ),
     )
+
+
+# --- partial failures (LTP migrate_pages02, move_pages) ---
+
+
+def returned_of(expected: int, call: CallResult) -> Judgement:
+    """The call's positive count of pages not moved (0: all that could move moved)."""
+    return value_of("returned", expected, call.errno or call.value)
+
+
+def test_move_pages_partial(
+    partial_move_case: PartialMoveCase | TopologyTooSmall, case: CaseRecord
+) -> None:
+    if isinstance(partial_move_case, TopologyTooSmall):
+        pytest.skip(partial_move_case.reason)
+    c = partial_move_case
+    case.params = {**c.params(), "mapping": "anon_private", "pages": len(c.held)}
+    nodes, held = c.nodes, c.held
+    run: PartialRun = observed_outcome(
+        case,
+        run_in_child(
+            lambda: move_with_held_pages(c.cpu, c.start, nodes, held, move_all=c.move_all)
+        ),
+    )
+    initial = (c.start,) * len(held)
+    expected = partial_move_pages(initial, nodes, held, move_all=c.move_all)
+    judge(
+        case,
+        "after",
+        before=placement_of(ExactPages(initial, "bound to the start node"), run.before),
+        call=returned_of(expected.returned, run.call),
+        status=statuses_of(expected.statuses, run.call.statuses),
+        after=placement_of(expected.after, run.after.per_page),
+    )
+
+
+def test_migrate_pages_partial(
+    partial_migrate_case: PartialMigrateCase | TopologyTooSmall, case: CaseRecord
+) -> None:
+    if isinstance(partial_migrate_case, TopologyTooSmall):
+        pytest.skip(partial_migrate_case.reason)
+    c = partial_migrate_case
+    case.params = {**c.params(), "mapping": "anon_private", "pages": len(c.held)}
+    old, new, held = frozenset({c.start}), frozenset({c.dest}), c.held
+    run: PartialRun = observed_outcome(
+        case, run_in_child(lambda: migrate_with_held_pages(c.cpu, c.start, held, old, new))
+    )
+    initial = (c.start,) * len(held)
+    expected = partial_migrate_pages(initial, held, old, new, move_all=False)
+    judge(
+        case,
+        "after",
+        before=placement_of(ExactPages(initial, "faulted under PREFERRED"), run.before),
+        call=returned_of(expected.returned, run.call),
+        after=placement_of(expected.after, run.after.per_page),
+    )
+
+
+# --- KSM (LTP migrate_pages03, selftests mm ksm merge_across_nodes) ---
+
+
+def merged_of(expected: Merge, pages: Pages) -> Judgement:
+    """Placement and frames: every group on one KSM frame, no two groups on one."""
+    _, observed, problems = placement_of(expected.placement, pages.nodes)
+    observed = {**observed, **frame_summary(pages.pfns, pages.ksm)}
+    return expected.to_json(), observed, problems + merge_problems(expected, pages.pfns, pages.ksm)
+
+
+def started_ksm(merge_across_nodes: int) -> Ksm:
+    ksm = Ksm()
+    try:
+        ksm.start(merge_across_nodes=merge_across_nodes)
+    except KnobUnavailable as exc:
+        ksm.restore()
+        pytest.skip(f"needs KSM with merge_across_nodes: {exc}")
+    except BaseException:
+        ksm.restore()
+        raise
+    return ksm
+
+
+def test_ksm_merge(
+    ksm_merge_case: KsmMergeCase | TopologyTooSmall,
+    topology: Topology,
+    profile: Profile,
+    kernel_release: str,
+    case: CaseRecord,
+) -> None:
+    if isinstance(ksm_merge_case, TopologyTooSmall):
+        pytest.skip(ksm_merge_case.reason)
+    c = ksm_merge_case
+    case.params = {**c.params(), "mapping": "anon_private"}
+    with started_ksm(c.merge_across_nodes):
+        run: MergeRun = observed_outcome(
+            case, run_in_child(lambda: merge_identical(c.cpu, KSM_PAGES, c.policies))
+        )
+    placed: list[int] = []
+    for policy, pgoff in zip(c.policies, run.vm_pgoffs, strict=True):
+        fault = vma_placement(
+            topology,
+            policy,
+            profile,
+            kernel_release,
+            npages=KSM_PAGES,
+            vm_pgoff=pgoff,
+            cpu_node=c.cpu_node,
+        )
+        assert isinstance(fault, ExactPages), f"no exact placement under {policy.label}"
+        placed += fault.per_page
+    faulted = ExactPages(tuple(placed), "each region as its policy places a fault")
+    expected = after_merging(placed, merge_across_nodes=bool(c.merge_across_nodes))
+    judge(
+        case,
+        "merged",
+        before=placement_of(faulted, run.before.nodes),
+        merged=merged_of(expected, run.after),
+    )
+
+
+def test_migrate_pages_ksm(
+    ksm_migrate_case: KsmMigrateCase | TopologyTooSmall, case: CaseRecord
+) -> None:
+    if isinstance(ksm_migrate_case, TopologyTooSmall):
+        pytest.skip(ksm_migrate_case.reason)
+    c = ksm_migrate_case
+    case.params = {**c.params(), "mapping": "anon_private"}
+    old, new = frozenset({c.start}), frozenset({c.dest})
+    with started_ksm(c.merge_across_nodes):
+        run = observed_outcome(
+            case,
+            run_in_child(
+                lambda: migrate_merged(
+                    c.cpu, KSM_PAGES, c.start, old, new, move_all=c.move_all, stop_ksmd=c.stop_ksmd
+                )
+            ),
+        )
+    initial = (c.start,) * KSM_PAGES
+    merged = after_merging(initial, merge_across_nodes=bool(c.merge_across_nodes))
+    expected = after_migrating_merged(initial, old, new, move_all=c.move_all)
+    # A KSM page that moved is a new frame; one left behind keeps its own.
+    new_frame = run.merged.pfns[0] != run.after.pfns[0]
+    judge(
+        case,
+        "after",
+        merged=merged_of(merged, run.merged),
+        call=returned_of(0, run.call),
+        after=merged_of(expected, run.after),
+        frame=value_of("new_frame", c.move_all, new_frame),
+        # For the record only: pgmigrate_* over the call says whether a migration was tried.
+        migrations=({}, dict(run.migrations), []),
+    )
+
+
+# --- under use, and THP (selftests mm migration.c) ---
+
+
+def test_move_pages_under_writes(race_case: RaceCase | TopologyTooSmall, case: CaseRecord) -> None:
+    if isinstance(race_case, TopologyTooSmall):
+        pytest.skip(race_case.reason)
+    c = race_case
+    case.params = c.params()
+    mover = move_while_process_writes if c.mapping == "anon_shared" else move_while_threads_write
+    run: RaceRun = observed_outcome(
+        case,
+        run_in_child(lambda: mover(c.cpu, RACE_PAGES, c.start, c.nodes, RACE_ROUNDS, RACE_WRITERS)),
+    )
+    initial = (c.start,) * RACE_PAGES
+    rounds = [
+        p for r in run.rounds for p in round_problems(r.target, r.call.value, r.call.errno, r.after)
+    ]
+    last = run.settle.target
+    judge(
+        case,
+        "settled",
+        before=placement_of(ExactPages(initial, "faulted under PREFERRED"), run.before),
+        rounds=(
+            {"each_round": "returns the pages it left behind"},
+            {"returned": [r.call.errno or r.call.value for r in run.rounds]},
+            rounds,
+        ),
+        writes=(
+            {"lost": 0, "stale": 0},
+            {"writes": run.writes.writes, "lost": run.writes.lost, "stale": run.writes.stale},
+            write_problems(run.writes.writes, run.writes.lost, run.writes.stale),
+        ),
+        settle=returned_of(0, run.settle.call),
+        settled=placement_of(
+            ExactPages((last,) * RACE_PAGES, "writers stopped: every page moves"),
+            run.settle.after,
+        ),
+    )
+
+
+def test_move_pages_thp(thp_move_case: ThpMoveCase | TopologyTooSmall, case: CaseRecord) -> None:
+    if isinstance(thp_move_case, TopologyTooSmall):
+        pytest.skip(thp_move_case.reason)
+    c = thp_move_case
+    case.params = c.params()
+    missing = thp_missing_reason()
+    if missing:
+        unsupported(missing)
+    disabled = thp_disabled_reason()
+    if disabled:
+        pytest.skip(disabled)
+    run: ThpRun = observed_outcome(
+        case, run_in_child(lambda: move_thp(c.cpu, c.start, c.target, every_page=c.every_page))
+    )
+    faulted = WholeFolio(c.start, "a PMD-sized THP faulted under PREFERRED")
+    moved = WholeFolio(c.target, "the THP moved whole: one folio on the target")
+    judge(
+        case,
+        "after",
+        before=_folio_of(faulted, run.before, run.frames_before),
+        call=returned_of(0, run.call),
+        status=statuses_of(
+            thp_statuses(c.target, c.start, every_page=c.every_page), run.call.statuses
+        ),
+        after=_folio_of(moved, run.after, run.frames_after),
+    )
+
+
+def _folio_of(expected: WholeFolio, nodes: tuple[int, ...], frames: tuple[Frame, ...]) -> Judgement:
+    want, seen, problems = placement_of(expected.placement(), nodes)
+    pfns = [f.pfn for f in frames]
+    problems += expected.frame_problems(pfns, [f.has(KPF_THP) for f in frames])
+    return want, {**seen, "contiguous_frames": problems == []}, problems

@@ -8,6 +8,7 @@ import pytest
 
 from fixtures.knobs.base import InterleaveWeights, KnobUnavailable
 from fixtures.knobs.hugetlb import HugetlbPool, hugetlb_unavailable_reason, pool_dir
+from fixtures.knobs.ksm import Ksm
 from fixtures.knobs.sysctl import Sysctl
 
 
@@ -149,3 +150,56 @@ def test_a_guest_may_turn_auto_off_for_good(
         (no_bandwidth / "auto").write_text("false\n")
     assert knob.read() == {0: 1, 1: 1}
     assert (no_bandwidth / "auto").read_text() == "false\n"
+
+
+# --- KSM ---
+
+
+def fake_ksm(root: Path, **values: str) -> Path:
+    defaults = {
+        "run": "0",
+        "sleep_millisecs": "20",
+        "pages_to_scan": "100",
+        "merge_across_nodes": "1",
+        "full_scans": "0",
+    }
+    for name, value in {**defaults, **values}.items():
+        (root / name).write_text(f"{value}\n")
+    return root
+
+
+def ksm_values(root: Path) -> dict[str, str]:
+    return {p.name: p.read_text().strip() for p in sorted(root.iterdir())}
+
+
+def test_ksm_unmerges_before_merge_across_nodes_and_restores(tmp_path: Path) -> None:
+    root = fake_ksm(tmp_path)
+    before = ksm_values(root)
+    with Ksm(root) as ksm:
+        ksm.start(merge_across_nodes=0)
+        assert ksm_values(root) == {
+            **before,
+            "run": "1",
+            "merge_across_nodes": "0",
+            "sleep_millisecs": "10",
+            "pages_to_scan": "4000",
+        }
+    assert ksm_values(root) == before
+
+
+def test_ksm_restores_when_the_case_fails(tmp_path: Path) -> None:
+    root = fake_ksm(tmp_path, run="1", merge_across_nodes="0")
+    before = ksm_values(root)
+    with pytest.raises(RuntimeError), Ksm(root) as ksm:
+        ksm.start(merge_across_nodes=1)
+        raise RuntimeError("the case broke")
+    assert ksm_values(root) == before
+
+
+def test_ksm_without_the_knob_is_unavailable_and_writes_nothing(tmp_path: Path) -> None:
+    root = fake_ksm(tmp_path)
+    (root / "merge_across_nodes").unlink()
+    before = ksm_values(root)
+    with pytest.raises(KnobUnavailable), Ksm(root) as ksm:
+        ksm.start(merge_across_nodes=0)
+    assert ksm_values(root) == before
