@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from functools import partial
 
 import pytest
 
@@ -76,7 +77,7 @@ def test_page_cache(
     c = fs_case
     run = observed_outcome(
         case,
-        run_in_child(lambda: run_file_case(setup, rule, c.operation, c.policy, c.cpu, source)),
+        run_in_child(partial(run_file_case, setup, rule, c.operation, c.policy, c.cpu, source)),
     )
     expected = file_placement(
         topology,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from functools import partial
 
 import pytest
 
@@ -82,7 +83,7 @@ def test_move(
     c = move_case
     nodes = huge_pool.nodes
     before = pool_counts(nodes)
-    run = observed_outcome(case, run_in_child(lambda: move_huge_pages(c.source, c.target, c.cpu)))
+    run = observed_outcome(case, run_in_child(partial(move_huge_pages, c.source, c.target, c.cpu)))
     after = pool_counts(nodes)
     expected = moved_placement(c.target, MOVE_PAGES)
     case.expected = {
@@ -118,7 +119,7 @@ def test_race(
     # The race's own bound plus room for a loaded TCG guest: the default 120 s would
     # call a slow race a hung one.
     outcome = run_in_child(
-        lambda: race_move_and_free(c.nodes, c.cpus), timeout_s=RACE_MAX_SECONDS + 210
+        partial(race_move_and_free, c.nodes, c.cpus), timeout_s=RACE_MAX_SECONDS + 210
     )
     run = observed_outcome(case, outcome)
     after = pool_counts(nodes)

@@ -314,7 +314,7 @@ def test_move_pages_partial(
     run: PartialRun = observed_outcome(
         case,
         run_in_child(
-            lambda: move_with_held_pages(c.cpu, c.start, nodes, held, move_all=c.move_all)
+            partial(move_with_held_pages, c.cpu, c.start, nodes, held, move_all=c.move_all)
         ),
     )
     initial = (c.start,) * len(held)
@@ -338,7 +338,7 @@ def test_migrate_pages_partial(
     case.params = {**c.params(), "mapping": "anon_private", "pages": len(c.held)}
     old, new, held = frozenset({c.start}), frozenset({c.dest}), c.held
     run: PartialRun = observed_outcome(
-        case, run_in_child(lambda: migrate_with_held_pages(c.cpu, c.start, held, old, new))
+        case, run_in_child(partial(migrate_with_held_pages, c.cpu, c.start, held, old, new))
     )
     initial = (c.start,) * len(held)
     expected = partial_migrate_pages(initial, held, old, new, move_all=False)
@@ -387,7 +387,7 @@ def test_ksm_merge(
     case.params = {**c.params(), "mapping": "anon_private"}
     with started_ksm(c.merge_across_nodes):
         run: MergeRun = observed_outcome(
-            case, run_in_child(lambda: merge_identical(c.cpu, KSM_PAGES, c.policies))
+            case, run_in_child(partial(merge_identical, c.cpu, KSM_PAGES, c.policies))
         )
     placed: list[int] = []
     for policy, pgoff in zip(c.policies, run.vm_pgoffs, strict=True):
@@ -424,8 +424,15 @@ def test_migrate_pages_ksm(
         run = observed_outcome(
             case,
             run_in_child(
-                lambda: migrate_merged(
-                    c.cpu, KSM_PAGES, c.start, old, new, move_all=c.move_all, stop_ksmd=c.stop_ksmd
+                partial(
+                    migrate_merged,
+                    c.cpu,
+                    KSM_PAGES,
+                    c.start,
+                    old,
+                    new,
+                    move_all=c.move_all,
+                    stop_ksmd=c.stop_ksmd,
                 )
             ),
         )
@@ -457,7 +464,9 @@ def test_move_pages_under_writes(race_case: RaceCase | TopologyTooSmall, case: C
     mover = move_while_process_writes if c.mapping == "anon_shared" else move_while_threads_write
     run: RaceRun = observed_outcome(
         case,
-        run_in_child(lambda: mover(c.cpu, RACE_PAGES, c.start, c.nodes, RACE_ROUNDS, RACE_WRITERS)),
+        run_in_child(
+            partial(mover, c.cpu, RACE_PAGES, c.start, c.nodes, RACE_ROUNDS, RACE_WRITERS)
+        ),
     )
     initial = (c.start,) * RACE_PAGES
     rounds = [
@@ -498,7 +507,7 @@ def test_move_pages_thp(thp_move_case: ThpMoveCase | TopologyTooSmall, case: Cas
     if disabled:
         pytest.skip(disabled)
     run: ThpRun = observed_outcome(
-        case, run_in_child(lambda: move_thp(c.cpu, c.start, c.target, every_page=c.every_page))
+        case, run_in_child(partial(move_thp, c.cpu, c.start, c.target, every_page=c.every_page))
     )
     faulted = WholeFolio(c.start, "a PMD-sized THP faulted under PREFERRED")
     moved = WholeFolio(c.target, "the THP moved whole: one folio on the target")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from functools import partial
 
 import pytest
 
@@ -62,7 +63,7 @@ def test_mthp(
     try:
         with OnlyThpSize(c.size_kib):
             run = observed_outcome(
-                case, run_in_child(lambda: run_mthp(c.policy, c.api, c.cpu, c.shift_pages))
+                case, run_in_child(partial(run_mthp, c.policy, c.api, c.cpu, c.shift_pages))
             )
     except KnobUnavailable as exc:
         unsupported(str(exc))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from functools import partial
 
 import pytest
 
@@ -92,7 +93,7 @@ def test_numastat(
     run = observed_outcome(
         case,
         run_in_child(
-            lambda: fault_counted(c.policy, npages, c.cpu, nodes, thp=c.thp),
+            partial(fault_counted, c.policy, npages, c.cpu, nodes, thp=c.thp),
             timeout_s=CHILD_TIMEOUT_S,
         ),
     )

@@ -8,8 +8,11 @@ Every page is asked, not a sample (the probe's third opinion asks 32): `page_nod
 
 from __future__ import annotations
 
+from functools import partial
+
 from fixtures.matrix.page_node import PRIVATE_KIND, PageNodeCase, page_node_cases
 from fixtures.oracle import Expectation, vma_placement
+from fixtures.oracle.folios import FolioRotation
 from fixtures.oracle.mappings import KINDS, mapping_placement
 from fixtures.oracle.page_node import opinions_differ
 from fixtures.plugin.checks import observed_outcome
@@ -24,7 +27,7 @@ MATRIX = {"page_node_case": page_node_cases}
 
 def _expected(
     c: PageNodeCase, run: PageNodeRun, topology: Topology, profile: Profile, release: str
-) -> Expectation:
+) -> Expectation | FolioRotation:
     if c.kind == PRIVATE_KIND:
         return vma_placement(
             topology,
@@ -55,7 +58,7 @@ def test_page_node(
 ) -> None:
     c = page_node_case
     case.params = c.params()
-    run = observed_outcome(case, run_in_child(lambda: ask_every_page(c.kind, c.policy, c.cpu)))
+    run = observed_outcome(case, run_in_child(partial(ask_every_page, c.kind, c.policy, c.cpu)))
     expected = _expected(c, run, topology, profile, kernel_release)
     case.expected = {**expected.to_json(), "get_mempolicy": "move_pages' node, every page"}
     differ = opinions_differ(run.by_move_pages, run.by_get_mempolicy)

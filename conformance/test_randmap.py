@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 import pytest
 
@@ -99,7 +100,7 @@ class Search:
         if self.failure is not None:
             self.runs_after_failure += 1
         c, nodes = self.case, self.topology.memory_nodes
-        outcome = run_in_child(lambda: run_steps(steps, c.cpu, nodes))
+        outcome = run_in_child(partial(run_steps, steps, c.cpu, nodes))
         if outcome.value is None:
             raise HarnessError(f"{outcome.describe()} running {steps_to_json(steps)}")
         run = outcome.value

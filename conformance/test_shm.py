@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from functools import partial
 
 import pytest
 
@@ -74,7 +75,7 @@ def test_subranges(
     ranges = sub_ranges(topology, units_of(c.segment))
     case.params["sub_ranges"] = [r.to_json() for r in ranges]
     run = observed_outcome(
-        case, run_in_child(lambda: run_shared(c.segment, ranges, c.cpu, c.second_cpu))
+        case, run_in_child(partial(run_shared, c.segment, ranges, c.cpu, c.second_cpu))
     )
     expected = shared_placement(
         topology,
