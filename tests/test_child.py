@@ -102,6 +102,24 @@ def _interrupted_after(seconds: float, fn: Any) -> None:
         signal.signal(signal.SIGALRM, previous)
 
 
+def _interrupted_once_started(started: Path, fn: Any) -> None:
+    """Interrupt `fn` as soon as its child has written `started`: a fixed delay loses the
+    race under load (a child that takes two seconds to start writes nothing in time)."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        if started.exists() and started.read_text():
+            raise Interrupted
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.1, 0.1)
+    try:
+        with pytest.raises(Interrupted):
+            fn()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def test_an_interrupted_parent_takes_its_child_along(tmp_path: Path) -> None:
     started = tmp_path / "child"
 
@@ -109,7 +127,7 @@ def test_an_interrupted_parent_takes_its_child_along(tmp_path: Path) -> None:
         started.write_text(f"{os.getpid()}")
         time.sleep(30)
 
-    _interrupted_after(1.0, lambda: run_in_child(hold))
+    _interrupted_once_started(started, lambda: run_in_child(hold))
     pid = int(started.read_text())
     assert not Path(f"/proc/{pid}").exists(), "the child outlived the interrupted case"
 
@@ -280,7 +298,9 @@ def test_an_interrupted_parent_takes_its_worker_child_along(
     worker: Forkserver, tmp_path: Path
 ) -> None:
     started = tmp_path / "child"
-    _interrupted_after(2.0, lambda: run_in_child(functools.partial(record_and_sleep, started, 30)))
+    _interrupted_once_started(
+        started, lambda: run_in_child(functools.partial(record_and_sleep, started, 30))
+    )
     assert not Path(f"/proc/{int(started.read_text())}").exists()
     via_worker(worker)
 

@@ -8,7 +8,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from hypothesis import Phase, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 
 from fixtures.abi.uapi import Mode, ModeFlag
 from fixtures.matrix.randmap import steps_strategy
@@ -156,7 +156,7 @@ def test_violations_name_each_kind_of_difference() -> None:
         assert violations(expected, observed), observed
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps_strategy(PAGES, NODES, MODES))
 def test_generated_sequences_replay_through_json_and_keep_the_invariants(steps: list[Step]) -> None:
     assert steps_from_json(steps_to_json(steps)) == steps
@@ -213,7 +213,14 @@ def test_a_wrong_model_is_caught(wrong: type[RegionModel]) -> None:
         mutant = wrong(PAGES, TOPOLOGY, MAINLINE, RELEASE, cpu_node=0, region_pgoff=PGOFF)
         return bool(violations(predict(mutant, steps), kernel))
 
-    @settings(max_examples=500, database=None, derandomize=True, phases=(Phase.generate,))
+    @settings(
+        max_examples=500,
+        database=None,
+        derandomize=True,
+        phases=(Phase.generate,),
+        # Generation is slow on a loaded host; the search, not its speed, is the test.
+        suppress_health_check=[HealthCheck.too_slow],
+    )
     @given(steps_strategy(PAGES, NODES, MODES))
     def agrees(steps: list[Step]) -> None:
         assert not disagrees(steps)
