@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fixtures.matrix.page_node import PRIVATE_KIND, PageNodeCase, page_node_cases
 from fixtures.oracle import Expectation, vma_placement
+from fixtures.oracle.folios import FolioRotation
 from fixtures.oracle.mappings import KINDS, mapping_placement
 from fixtures.oracle.page_node import opinions_differ
 from fixtures.plugin.checks import observed_outcome
@@ -24,7 +25,7 @@ MATRIX = {"page_node_case": page_node_cases}
 
 def _expected(
     c: PageNodeCase, run: PageNodeRun, topology: Topology, profile: Profile, release: str
-) -> Expectation:
+) -> Expectation | FolioRotation:
     if c.kind == PRIVATE_KIND:
         return vma_placement(
             topology,
