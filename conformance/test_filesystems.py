@@ -14,12 +14,10 @@ mount namespace.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
-from fixtures.knobs.sysctl import Sysctl
 from fixtures.matrix.filesystems import FsCase, filesystem_cases
 from fixtures.oracle.filesystems import FILESYSTEMS, file_placement, huge_folios_expected
 from fixtures.plugin.checks import observed_outcome
@@ -37,17 +35,8 @@ from fixtures.workloads.filesystems import (
 
 MATRIX = {"fs_case": filesystem_cases}
 
-
-@pytest.fixture(scope="module", autouse=True)
-def numa_balancing_off() -> Iterator[None]:
-    """NUMA balancing would move page cache after the fact (as in the mappings row):
-    off for the module, put back after."""
-    knob = Sysctl("kernel.numa_balancing", "0")
-    if os.geteuid() != 0 or not knob.exists:
-        yield
-        return
-    with knob:
-        yield
+# Where pages were allocated, not where NUMA balancing moved them after.
+pytestmark = pytest.mark.usefixtures("numa_balancing_off")
 
 
 @pytest.fixture(scope="module")
