@@ -3,26 +3,27 @@ file system (LTP set_mempolicy03/04: ext4, xfs, btrfs, tmpfs).
 
 The file is written under a task BIND, PREFERRED or INTERLEAVE, or written first and read
 back under it after its cache was dropped (fsync, POSIX_FADV_DONTNEED, checked with
-mincore), then mapped and probed page by page. BIND and PREFERRED are exact; page cache
-under a task interleave follows the per-task counter, a balance whose slack grows to a
-folio where the file system caches large folios (gated by release in the profile);
-tmpfs interleaves by inode number and index, exactly, page by page or, mounted
-huge=always, folio by folio. A kernel without the file system makes its cases
+mincore), then mapped and probed page by page, and a regular file's folios read (pagemap
++ kpageflags). BIND and PREFERRED are exact; a regular file's page cache under a task
+interleave follows the per-task counter folio by folio, each folio whole on the next node
+of the mask (single pages before the file system caches large folios), with a small named
+budget of turns the task's other allocations take (fixtures/oracle/folios.py); tmpfs
+interleaves by inode number and index, exactly, page by page or, mounted huge=always,
+folio by folio. A kernel without the file system makes its cases
 `unsupported`; the images live in /dev/shm for the module and mounts in each child's own
 mount namespace.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from functools import partial
 
 import pytest
 
-from fixtures.knobs.sysctl import Sysctl
 from fixtures.matrix.filesystems import FsCase, filesystem_cases
 from fixtures.oracle.filesystems import FILESYSTEMS, file_placement, huge_folios_expected
+from fixtures.oracle.folios import FolioRotation
 from fixtures.plugin.checks import observed_outcome
 from fixtures.plugin.verdicts import CaseRecord, unsupported
 from fixtures.profiles import Profile
@@ -38,17 +39,8 @@ from fixtures.workloads.filesystems import (
 
 MATRIX = {"fs_case": filesystem_cases}
 
-
-@pytest.fixture(scope="module", autouse=True)
-def numa_balancing_off() -> Iterator[None]:
-    """NUMA balancing would move page cache after the fact (as in the mappings row):
-    off for the module, put back after."""
-    knob = Sysctl("kernel.numa_balancing", "0")
-    if os.geteuid() != 0 or not knob.exists:
-        yield
-        return
-    with knob:
-        yield
+# Where pages were allocated, not where NUMA balancing moved them after.
+pytestmark = pytest.mark.usefixtures("numa_balancing_off")
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +84,11 @@ def test_page_cache(
     huge = huge_folios_expected(rule, run.geometry)
     case.expected = {**expected.to_json(), **({"huge_folios": huge} if huge is not None else {})}
     case.observed = run.to_json()
-    problems = expected.violations(run.placement.per_page)
+    per_page = run.placement.per_page
+    if isinstance(expected, FolioRotation) and set(per_page) <= expected.nodes:
+        # How much of the budget the task's other allocations took, and before which folio.
+        case.observed["other_turns"] = [[k, n] for k, n in expected.turns(per_page)]
+    problems = expected.violations(per_page)
     if huge is not None and run.huge_folios != huge:
         problems.append(f"{run.huge_folios} of the file's 2 MiB folios PMD-mapped, expected {huge}")
     assert not problems, "; ".join(problems)

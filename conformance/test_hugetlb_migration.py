@@ -13,7 +13,6 @@ from functools import partial
 import pytest
 
 from fixtures.knobs.hugetlb import HugetlbPool, hugetlb_unavailable_reason
-from fixtures.knobs.sysctl import Sysctl
 from fixtures.matrix.common import TopologyTooSmall, or_skip
 from fixtures.matrix.hugetlb_migration import (
     HugeMoveCase,
@@ -46,16 +45,8 @@ MATRIX = {
     "race_case": or_skip(huge_race_cases, "race", TOO_SMALL),
 }
 
-
-@pytest.fixture(scope="module", autouse=True)
-def numa_balancing_off() -> Iterator[None]:
-    """NUMA balancing would move the pages toward their policy behind the case's back."""
-    knob = Sysctl("kernel.numa_balancing", "0")
-    if os.geteuid() != 0 or not knob.exists:
-        yield
-        return
-    with knob:
-        yield
+# Where pages were allocated, not where NUMA balancing moved them after.
+pytestmark = pytest.mark.usefixtures("numa_balancing_off")
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 
 from fixtures.knobs.hugetlb import HugetlbPool, hugetlb_unavailable_reason
-from fixtures.knobs.sysctl import Sysctl
 from fixtures.matrix import (
     MappingCase,
     file_mapping_cases,
@@ -51,19 +50,8 @@ MATRIX = {
     "hugetlb_case": hugetlb_mapping_cases,
 }
 
-
-@pytest.fixture(scope="module", autouse=True)
-def numa_balancing_off() -> Iterator[None]:
-    """Automatic NUMA balancing (on by default in Debian's kernels) migrates pages after
-    the fault toward the node the VMA policy names (mpol_misplaced), page cache under an
-    ignored VMA policy included, and its PROT_NONE hinting entries race the probe. This
-    row checks where pages are allocated, so it runs with balancing off, put back after."""
-    knob = Sysctl("kernel.numa_balancing", "0")
-    if os.geteuid() != 0 or not knob.exists:
-        yield
-        return
-    with knob:
-        yield
+# Where pages were allocated, not where NUMA balancing moved them after.
+pytestmark = pytest.mark.usefixtures("numa_balancing_off")
 
 
 @pytest.fixture(scope="module")

@@ -14,13 +14,11 @@ Kernels before 6.8 have no mTHP: `unsupported`.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from functools import partial
 
 import pytest
 
 from fixtures.knobs.base import KnobUnavailable
-from fixtures.knobs.sysctl import Sysctl
 from fixtures.knobs.thp import OnlyThpSize, thp_sizes
 from fixtures.matrix.common import TooFewNodes
 from fixtures.matrix.mthp import MthpCase, mthp_cases
@@ -34,17 +32,8 @@ from fixtures.workloads.mthp import REGION_PAGES, run_mthp
 
 MATRIX = {"mthp_case": mthp_cases}
 
-
-@pytest.fixture(scope="module", autouse=True)
-def numa_balancing_off() -> Iterator[None]:
-    """NUMA balancing would migrate folios after the fault (toward the faulting CPU's node
-    under an interleave, mpol_misplaced) and race the probe: off for the row, then back."""
-    knob = Sysctl("kernel.numa_balancing", "0")
-    if os.geteuid() != 0 or not knob.exists:
-        yield
-        return
-    with knob:
-        yield
+# Where pages were allocated, not where NUMA balancing moved them after.
+pytestmark = pytest.mark.usefixtures("numa_balancing_off")
 
 
 def test_mthp(

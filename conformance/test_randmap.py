@@ -13,15 +13,12 @@ JSON that `python3 -m fixtures.workloads.randmap` replays.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
 
 import pytest
 
 from fixtures.abi.uapi import Mode
-from fixtures.knobs.sysctl import Sysctl
 from fixtures.matrix.randmap import (
     EXAMPLES,
     GATED_MODES,
@@ -51,16 +48,8 @@ MATRIX = {"randmap_case": randmap_cases}
 # Kernel runs a failing seed may spend shrinking its sequence, after the first failure.
 SHRINK_RUNS = 40
 
-
-@pytest.fixture(scope="module", autouse=True)
-def numa_balancing_off() -> Iterator[None]:
-    """NUMA balancing would move default-policy pages after the fault; off, then back."""
-    knob = Sysctl("kernel.numa_balancing", "0")
-    if os.geteuid() != 0 or not knob.exists:
-        yield
-        return
-    with knob:
-        yield
+# Where pages were allocated, not where NUMA balancing moved them after.
+pytestmark = pytest.mark.usefixtures("numa_balancing_off")
 
 
 @dataclass

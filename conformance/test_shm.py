@@ -15,7 +15,6 @@ from functools import partial
 import pytest
 
 from fixtures.knobs.hugetlb import HugetlbPool, hugetlb_unavailable_reason
-from fixtures.knobs.sysctl import Sysctl
 from fixtures.matrix.common import TooFewNodes
 from fixtures.matrix.shm import ShmCase, shm_cases
 from fixtures.oracle.shm import shared_placement, sub_ranges
@@ -28,16 +27,8 @@ from fixtures.workloads.shm import HUGE_UNITS, run_shared, units_of
 
 MATRIX = {"shm_case": shm_cases}
 
-
-@pytest.fixture(scope="module", autouse=True)
-def numa_balancing_off() -> Iterator[None]:
-    """NUMA balancing would move shared pages toward their policy after the fault."""
-    knob = Sysctl("kernel.numa_balancing", "0")
-    if os.geteuid() != 0 or not knob.exists:
-        yield
-        return
-    with knob:
-        yield
+# Where pages were allocated, not where NUMA balancing moved them after.
+pytestmark = pytest.mark.usefixtures("numa_balancing_off")
 
 
 @pytest.fixture(scope="module")

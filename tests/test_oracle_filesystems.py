@@ -6,16 +6,16 @@ import pytest
 
 from fixtures.abi.uapi import Mode
 from fixtures.matrix.filesystems import filesystem_cases
-from fixtures.oracle import ExactPages, Policy, Within
+from fixtures.oracle import ExactPages, Policy
 from fixtures.oracle.filesystems import (
     FILESYSTEMS,
     FileGeometry,
     Operation,
     file_placement,
     huge_folios_expected,
-    page_cache_balance,
     shmem_folio_indices,
 )
+from fixtures.oracle.folios import FolioRotation, FolioSpan
 from fixtures.profiles import load_profile
 from fixtures.system.topology import discover
 
@@ -54,31 +54,97 @@ def test_bind_takes_the_node_nearest_the_writer() -> None:
     assert isinstance(got, ExactPages) and set(got.per_page) == {1}
 
 
+def _spans(*sizes: int) -> tuple[FolioSpan, ...]:
+    """Folios of the given page counts, back to back from page 0 (order from the size)."""
+    spans, first = [], 0
+    for n in sizes:
+        spans.append(FolioSpan(first, n, n.bit_length() - 1))
+        first += n
+    return tuple(spans)
+
+
+def _rotated(
+    spans: tuple[FolioSpan, ...], nodes: list[int], skip: dict[int, int]
+) -> tuple[int, ...]:
+    """Pages placed by the rotation over `nodes`, with skip[k] extra turns before folio k."""
+    per_page, turn = [], 0
+    for k, span in enumerate(spans):
+        turn += skip.get(k, 0)
+        per_page += [nodes[turn % len(nodes)]] * span.npages
+        turn += 1
+    return tuple(per_page)
+
+
+PAIR = Policy(Mode.MPOL_INTERLEAVE, frozenset({0, 1}))
+SINGLE_PAGES = _spans(*[1] * 255)
+LARGE = _spans(*[32] * 7, 16, 4, 2, 1)  # 255 pages: 128 KiB folios, a tail of smaller ones
+
+
 @pytest.mark.parametrize(
-    ("fs", "op", "release", "balance"),
+    ("fs", "op", "release"),
     [
-        ("ext4", Operation.READ, V612, 4),
-        ("ext4", Operation.READ, V73, 32),  # ext4 large folios, 6.16
-        ("xfs", Operation.READ, V61, 32),  # xfs large folios on readahead, 5.18
-        ("xfs", Operation.WRITE, V61, 4),  # iomap large folio writes, 6.6
-        ("xfs", Operation.WRITE, V612, 32),
-        ("btrfs", Operation.WRITE, V612, 4),
-        ("btrfs", Operation.READ, V73, 32),
+        ("ext4", Operation.READ, V612),  # single pages
+        ("ext4", Operation.WRITE, V73),  # ext4 large folios, 6.16
+        ("xfs", Operation.READ, V61),  # xfs large folios on readahead, 5.18
+        ("xfs", Operation.WRITE, V61),  # single pages before iomap large folio writes, 6.6
+        ("xfs", Operation.WRITE, V612),
+        ("btrfs", Operation.WRITE, V612),
+        ("btrfs", Operation.READ, V73),
     ],
 )
-def test_page_cache_interleave_is_a_balance_gated_by_large_folios(
-    fs: str, op: Operation, release: str, balance: int
+def test_page_cache_interleave_is_the_folio_rotation_on_every_kernel(
+    fs: str, op: Operation, release: str
 ) -> None:
-    assert page_cache_balance(FILESYSTEMS[fs], op, MAINLINE, release)[0] == balance
-    got = _place(fs, op, Policy(Mode.MPOL_INTERLEAVE, frozenset({0, 1})), release)
-    assert isinstance(got, Within) and got.balance == balance and got.nodes == {0, 1}
+    geometry = FileGeometry(pages=255, inode=12, folios=LARGE)
+    got = _place(fs, op, PAIR, release, geometry)
+    assert isinstance(got, FolioRotation)
+    assert got.spans == LARGE and got.nodes == {0, 1}
+    assert got.other_allocations == MAINLINE.tolerance("task_interleave_other_allocations")
+    assert got.violations(_rotated(LARGE, [0, 1], {})) == []
 
 
-def test_page_cache_balance_can_fail() -> None:
-    got = _place("ext4", Operation.WRITE, Policy(Mode.MPOL_INTERLEAVE, frozenset({0, 1})), V612)
-    assert got.violations((0,) * 124 + (1,) * 131) == []
-    assert got.violations((0,) * 120 + (1,) * 135)  # 7.5 off an even split, 4 allowed
-    assert got.violations((0,) * 127 + (3,) * 128)  # a node outside the mask
+def test_page_cache_rotation_needs_the_folios() -> None:
+    with pytest.raises(ValueError, match="judged by folio"):
+        _place("xfs", Operation.WRITE, PAIR, V612)
+
+
+def test_page_cache_rotation_page_by_page_is_exact() -> None:
+    geometry = FileGeometry(pages=255, inode=12, folios=SINGLE_PAGES)
+    got = _place("ext4", Operation.WRITE, PAIR, V612, geometry)
+    assert isinstance(got, FolioRotation)
+    assert got.violations(_rotated(SINGLE_PAGES, [0, 1], {})) == []
+    # What the old balance let pass (124 pages on node 0, 131 on node 1: 3.5 off an even
+    # split, 4 allowed) but no rotation makes: node 1 seven times at the end, 6 turns unseen.
+    drift = (0, 1) * 124 + (1,) * 7
+    assert len(drift) == 255
+    assert got.violations(drift)
+    # Starting on the mask's second node is one turn, within the budget, and named.
+    late = _rotated(SINGLE_PAGES, [0, 1], {0: 1})
+    assert got.violations(late) == []
+    assert got.turns(late) == [(0, 1)]
+
+
+def test_page_cache_rotation_can_fail() -> None:
+    geometry = FileGeometry(pages=255, inode=12, folios=LARGE)
+    three = Policy(Mode.MPOL_INTERLEAVE, frozenset({0, 1, 3}))
+    got = _place("xfs", Operation.READ, three, V612, geometry)
+    assert isinstance(got, FolioRotation)
+    assert got.violations(_rotated(LARGE, [0, 1, 3], {3: 2, 7: 2})) == []  # 4 turns: the budget
+    over = got.violations(_rotated(LARGE, [0, 1, 3], {3: 2, 7: 2, 9: 1}))
+    assert over and "5 turns" in over[0] and "before folio 3" in over[0]
+    # A folio split over two nodes.
+    split = list(_rotated(LARGE, [0, 1, 3], {}))
+    split[40] = 3
+    assert any("split over nodes" in p for p in got.violations(tuple(split)))
+    # A page outside the mask; a folio count that is not the file's.
+    assert got.violations((2,) * 255)
+    assert got.violations(_rotated(LARGE, [0, 1, 3], {})[:-1])
+
+
+def test_page_cache_geometry_reports_its_folios() -> None:
+    doc = FileGeometry(pages=255, inode=12, folios=LARGE).to_json()
+    assert doc["folios"] == {"order0": 1, "order1": 1, "order2": 1, "order4": 1, "order5": 7}
+    assert "folios" not in PAGES.to_json()
 
 
 def test_tmpfs_interleave_is_exact_by_inode_and_index() -> None:
