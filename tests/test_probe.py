@@ -1,6 +1,7 @@
 """The placement probe: numa_maps parsing on recorded text, and the live kernel's answers
 on this host (a NUMA kernel with at least node 0), in forked children."""
 
+import time
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,29 @@ def test_the_third_opinion_samples_present_pages_only() -> None:
     assert len(chosen) == THIRD_OPINION_SAMPLE
     assert chosen[:8] == list(range(8)) and chosen[-1] == 999  # the rotation, and the end
     assert sample_pages((0, -2, 1, -14)) == [0, 2]  # a missing page would be faulted in
+
+
+def test_a_probe_in_motion_asks_again_until_the_opinions_agree(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """NUMA balancing may move a page between move_pages and get_mempolicy: a passing
+    disagreement is asked again, a lasting one is raised."""
+    from fixtures.system import probe as probe_module
+
+    calls: list[int] = []
+    agreed = probe_module.Placement(per_page=(0,), counts={0: 1})
+
+    def flaky(region: object, **_: object) -> probe_module.Placement:
+        calls.append(1)
+        if len(calls) < 3:
+            raise probe_module.ProbeDisagreement("page 0 moved between two opinions")
+        return agreed
+
+    monkeypatch.setattr(probe_module, "probe", flaky)
+    monkeypatch.setattr(time, "sleep", lambda s: None)
+    with AnonMapping(1) as region:
+        assert probe_module.probe_in_motion(region) is agreed
+        assert len(calls) == 3
+        calls.clear()
+        with pytest.raises(probe_module.ProbeDisagreement):
+            probe_module.probe_in_motion(region, attempts=2)
