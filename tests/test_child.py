@@ -88,26 +88,11 @@ class Interrupted(Exception):
     """Stands for Ctrl-C or the case's timeout landing in the parent."""
 
 
-def _interrupted_after(seconds: float, fn: Any) -> None:
-    def interrupt(signum: int, frame: object) -> None:
-        raise Interrupted
-
-    previous = signal.signal(signal.SIGALRM, interrupt)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        with pytest.raises(Interrupted):
-            fn()
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def _interrupted_once_started(started: Path, fn: Any) -> None:
-    """Interrupt `fn` as soon as its child has written `started`: a fixed delay loses the
-    race under load (a child that takes two seconds to start writes nothing in time)."""
+def _interrupted_when(due: Any, fn: Any) -> None:
+    """Interrupt `fn` at the first tick (every 0.1 s) at which `due()` is true."""
 
     def interrupt(signum: int, frame: object) -> None:
-        if started.exists() and started.read_text():
+        if due():
             raise Interrupted
 
     previous = signal.signal(signal.SIGALRM, interrupt)
@@ -118,6 +103,17 @@ def _interrupted_once_started(started: Path, fn: Any) -> None:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def _interrupted_after(seconds: float, fn: Any) -> None:
+    deadline = time.monotonic() + seconds
+    _interrupted_when(lambda: time.monotonic() >= deadline, fn)
+
+
+def _interrupted_once_started(started: Path, fn: Any) -> None:
+    """Interrupt `fn` as soon as its child has written `started`: a fixed delay loses the
+    race under load (a child that takes two seconds to start writes nothing in time)."""
+    _interrupted_when(lambda: started.exists() and bool(started.read_text()), fn)
 
 
 def test_an_interrupted_parent_takes_its_child_along(tmp_path: Path) -> None:
