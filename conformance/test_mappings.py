@@ -28,7 +28,7 @@ from fixtures.matrix import (
     thp_mapping_cases,
 )
 from fixtures.oracle.mappings import KINDS, MappingExpectation, mapping_placement
-from fixtures.plugin.checks import observed_outcome
+from fixtures.plugin.checks import observed_outcome, require_thp
 from fixtures.plugin.verdicts import CaseRecord, unsupported
 from fixtures.profiles import Profile
 from fixtures.system.child import run_in_child
@@ -39,8 +39,6 @@ from fixtures.workloads.mappings import (
     MappingUnavailable,
     ext4_image,
     run_mapping,
-    thp_disabled_reason,
-    thp_missing_reason,
 )
 
 MATRIX = {
@@ -139,12 +137,7 @@ def test_thp(
     kernel_release: str,
     case: CaseRecord,
 ) -> None:
-    missing = thp_missing_reason()
-    if missing:
-        unsupported(missing)
-    disabled = thp_disabled_reason()
-    if disabled:
-        pytest.skip(disabled)
+    require_thp()
     _judge(thp_case, topology, profile, kernel_release, case)
 
 

@@ -85,15 +85,14 @@ from fixtures.oracle.migration_race import (
     write_problems,
 )
 from fixtures.oracle.placement import ExactPages, vma_placement
-from fixtures.plugin.checks import observed_outcome, policy_features, require
+from fixtures.plugin.checks import observed_outcome, policy_features, require, require_thp
 from fixtures.plugin.judging import Judgement, judge, placement_of, readback_of, value_of
-from fixtures.plugin.verdicts import CaseRecord, unsupported
+from fixtures.plugin.verdicts import CaseRecord
 from fixtures.profiles import Profile
 from fixtures.system.child import run_in_child
 from fixtures.system.frames import KPF_THP, Frame
 from fixtures.system.topology import Topology
 from fixtures.workloads.ksm import MergeRun, Pages, merge_identical, migrate_merged
-from fixtures.workloads.mappings import thp_disabled_reason, thp_missing_reason
 from fixtures.workloads.migration import (
     STATUS_UNTOUCHED,
     CallResult,
@@ -500,12 +499,7 @@ def test_move_pages_thp(thp_move_case: ThpMoveCase | TopologyTooSmall, case: Cas
         pytest.skip(thp_move_case.reason)
     c = thp_move_case
     case.params = c.params()
-    missing = thp_missing_reason()
-    if missing:
-        unsupported(missing)
-    disabled = thp_disabled_reason()
-    if disabled:
-        pytest.skip(disabled)
+    require_thp()
     run: ThpRun = observed_outcome(
         case, run_in_child(partial(move_thp, c.cpu, c.start, c.target, every_page=c.every_page))
     )

@@ -30,12 +30,17 @@ from fixtures.knobs.base import oom_score_adj
 from fixtures.knobs.sysctl import Sysctl
 from fixtures.matrix.numastat import NumastatCase, numastat_cases
 from fixtures.oracle.numastat import CounterBounds, counts_interleave_hit, events, wanted_nodes
-from fixtures.plugin.checks import HarnessError, observed_outcome, policy_features, require
-from fixtures.plugin.verdicts import CaseRecord, unsupported
+from fixtures.plugin.checks import (
+    HarnessError,
+    observed_outcome,
+    policy_features,
+    require,
+    require_thp,
+)
+from fixtures.plugin.verdicts import CaseRecord
 from fixtures.profiles import Profile
 from fixtures.system.child import run_in_child
 from fixtures.system.topology import Topology
-from fixtures.workloads.mappings import thp_disabled_reason, thp_missing_reason
 from fixtures.workloads.modes import NodeHogs, node_room
 from fixtures.workloads.numastat import fault_counted
 
@@ -78,11 +83,7 @@ def test_numastat(
     require(profile, kernel_release, *policy_features(c.policy))
     npages = PAGES
     if c.thp:
-        missing, disabled = thp_missing_reason(), thp_disabled_reason()
-        if missing:
-            unsupported(missing)
-        if disabled:
-            pytest.skip(disabled)
+        require_thp()
     if c.full is not None:
         if os.geteuid() != 0:
             pytest.skip("holding a node full needs root (oom_score_adj)")
