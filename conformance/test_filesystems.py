@@ -7,7 +7,9 @@ mincore), then mapped and probed page by page, and a regular file's folios read 
 + kpageflags). BIND and PREFERRED are exact; a regular file's page cache under a task
 interleave follows the per-task counter folio by folio, each folio whole on the next node
 of the mask (single pages before the file system caches large folios), with a small named
-budget of turns the task's other allocations take (fixtures/oracle/folios.py); tmpfs
+budget of turns the task's other allocations take: the slabs the caches gained, counted
+with SLUB's remote partial search off, which would turn the counter unseen
+(fixtures/knobs/slab.py, fixtures/oracle/filesystems.py fact 1); tmpfs
 interleaves by inode number and index, exactly, page by page or, mounted huge=always,
 folio by folio. A kernel without the file system makes its cases
 `unsupported`; the images live in /dev/shm for the module and mounts in each child's own
@@ -16,13 +18,24 @@ mount namespace.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from functools import partial
 
 import pytest
 
+from fixtures.abi.uapi import Mode
+from fixtures.knobs.base import KnobUnavailable
+from fixtures.knobs.slab import SlabRemoteDefrag
 from fixtures.matrix.filesystems import FsCase, filesystem_cases
-from fixtures.oracle.filesystems import FILESYSTEMS, file_placement, huge_folios_expected
+from fixtures.oracle.filesystems import (
+    FILESYSTEMS,
+    Backing,
+    FsRule,
+    file_placement,
+    huge_folios_expected,
+)
 from fixtures.oracle.folios import FolioRotation
 from fixtures.plugin.checks import observed_outcome
 from fixtures.plugin.verdicts import CaseRecord, unsupported
@@ -50,6 +63,22 @@ def fs_images() -> Iterator[FsImages]:
         yield images
 
 
+@contextlib.contextmanager
+def counted_slab_turns(rule: FsRule, case: FsCase) -> Iterator[bool]:
+    """For page cache under a task interleave: SLUB's remote search off on every cache, so
+    each new slab is one turn of the counter; says whether the slabs may be counted."""
+    wanted = rule.backing is Backing.PAGE_CACHE and case.policy.mode == Mode.MPOL_INTERLEAVE
+    counted = False
+    with contextlib.ExitStack() as stack:
+        if wanted and os.geteuid() == 0:
+            try:
+                stack.enter_context(SlabRemoteDefrag(0))
+                counted = True
+            except KnobUnavailable:
+                pass
+        yield counted
+
+
 def test_page_cache(
     fs_case: FsCase,
     fs_images: FsImages,
@@ -67,10 +96,12 @@ def test_page_cache(
     except FsUnavailable as exc:
         pytest.skip(str(exc))
     c = fs_case
-    run = observed_outcome(
-        case,
-        run_in_child(partial(run_file_case, setup, rule, c.operation, c.policy, c.cpu, source)),
-    )
+    with counted_slab_turns(rule, c) as counted:
+        run = observed_outcome(
+            case,
+            run_in_child(partial(run_file_case, setup, rule, c.operation, c.policy, c.cpu, source)),
+        )
+    new_slabs = sum(run.slabs_grown.values()) if counted and run.slabs_grown is not None else None
     expected = file_placement(
         topology,
         rule,
@@ -80,6 +111,7 @@ def test_page_cache(
         kernel_release,
         geometry=run.geometry,
         cpu_node=c.cpu_node,
+        new_slabs=new_slabs,
     )
     huge = huge_folios_expected(rule, run.geometry)
     case.expected = {**expected.to_json(), **({"huge_folios": huge} if huge is not None else {})}

@@ -9,6 +9,7 @@ import pytest
 from fixtures.knobs.base import InterleaveWeights, KnobUnavailable
 from fixtures.knobs.hugetlb import HugetlbPool, hugetlb_unavailable_reason, pool_dir
 from fixtures.knobs.ksm import Ksm
+from fixtures.knobs.slab import SlabRemoteDefrag
 from fixtures.knobs.sysctl import Sysctl
 
 
@@ -203,3 +204,37 @@ def test_ksm_without_the_knob_is_unavailable_and_writes_nothing(tmp_path: Path) 
     with pytest.raises(KnobUnavailable), Ksm(root) as ksm:
         ksm.start(merge_across_nodes=0)
     assert ksm_values(root) == before
+
+
+def _fake_slab_sysfs(root: Path) -> Path:
+    for name, ratio in (("buffer_head", "100"), (":a-0000104", "100"), ("kmalloc-64", "40")):
+        (root / name).mkdir(parents=True)
+        (root / name / "remote_node_defrag_ratio").write_text(f"{ratio}\n")
+    (root / "jbd2_journal_head").symlink_to(root / ":a-0000104")  # a merged cache's alias
+    return root
+
+
+def _ratios(root: Path) -> dict[str, str]:
+    return {
+        d.name: (d / "remote_node_defrag_ratio").read_text().strip()
+        for d in sorted(root.iterdir())
+        if not d.is_symlink()
+    }
+
+
+def test_slab_remote_defrag_zeroes_every_cache_once_and_restores(tmp_path: Path) -> None:
+    root = _fake_slab_sysfs(tmp_path / "slab")
+    knob = SlabRemoteDefrag(0, root=root)
+    assert [p.parent.name for p in knob.files()] == [":a-0000104", "buffer_head", "kmalloc-64"]
+    with pytest.raises(RuntimeError), knob:
+        assert set(_ratios(root).values()) == {"0"}
+        raise RuntimeError("the case broke")
+    assert _ratios(root) == {":a-0000104": "100", "buffer_head": "100", "kmalloc-64": "40"}
+
+
+def test_slab_remote_defrag_unavailable_without_the_files(tmp_path: Path) -> None:
+    with pytest.raises(KnobUnavailable, match="does not exist"):
+        SlabRemoteDefrag(0, root=tmp_path / "absent").files()
+    (tmp_path / "slab" / "buffer_head").mkdir(parents=True)
+    with pytest.raises(KnobUnavailable, match="CONFIG_NUMA"):
+        SlabRemoteDefrag(0, root=tmp_path / "slab").files()

@@ -178,3 +178,36 @@ def test_matrix_ids_and_operations() -> None:
     assert "btrfs-write-bind-node3" in ids
     assert "tmpfs-huge-write-interleave-nodes0,1,3" in ids
     assert not [i for i in ids if i.startswith("tmpfs") and "-read-" in i]
+
+
+def test_counted_slabs_are_the_budget_of_unseen_turns() -> None:
+    # 6.12's ext4 write over three nodes with SLUB's remote search off: a new buffer_head
+    # slab every ~10 single-page folios, one turn each, 17 in all.
+    geometry = FileGeometry(pages=255, inode=12, folios=SINGLE_PAGES)
+    three = Policy(Mode.MPOL_INTERLEAVE, frozenset({0, 1, 2}))
+    every_tenth = {k: 1 for k in range(92, 255, 10)}
+    assert len(every_tenth) == 17
+    observed = _rotated(SINGLE_PAGES, [0, 1, 2], every_tenth)
+    counted = file_placement(
+        TOPOLOGY,
+        FILESYSTEMS["ext4"],
+        Operation.WRITE,
+        three,
+        MAINLINE,
+        V612,
+        geometry=geometry,
+        cpu_node=0,
+        new_slabs=17,
+    )
+    assert isinstance(counted, FolioRotation) and counted.other_allocations == 17
+    assert "17 new slabs" in counted.budget
+    assert counted.violations(observed) == []
+    # One turn more than the slabs counted is a kernel turning the counter for nothing.
+    assert counted.violations(_rotated(SINGLE_PAGES, [0, 1, 2], {**every_tenth, 3: 1}))
+    # At the default ratio the search took a second turn per slab (34): over any budget.
+    doubled = _rotated(SINGLE_PAGES, [0, 1, 2], {k: 2 for k in every_tenth})
+    assert counted.violations(doubled)
+    uncounted = _place("ext4", Operation.WRITE, three, V612, geometry)
+    assert isinstance(uncounted, FolioRotation)
+    assert uncounted.other_allocations == MAINLINE.tolerance("task_interleave_other_allocations")
+    assert uncounted.violations(observed)
