@@ -32,6 +32,7 @@ from functools import partial
 import pytest
 
 from fixtures import oracle
+from fixtures.abi.syscalls import STATUS_UNTOUCHED
 from fixtures.abi.uapi import MbindFlag, MoveFlag
 from fixtures.knobs.base import KnobUnavailable
 from fixtures.knobs.ksm import Ksm
@@ -94,7 +95,6 @@ from fixtures.system.frames import KPF_THP, Frame
 from fixtures.system.topology import Topology
 from fixtures.workloads.ksm import MergeRun, Pages, merge_identical, migrate_merged
 from fixtures.workloads.migration import (
-    STATUS_UNTOUCHED,
     CallResult,
     mbind_move,
     migrate_own_pages,
