@@ -18,21 +18,17 @@ mount namespace.
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections.abc import Iterator
 from functools import partial
 
 import pytest
 
 from fixtures.abi.uapi import Mode
-from fixtures.knobs.base import KnobUnavailable
-from fixtures.knobs.slab import SlabRemoteDefrag
+from fixtures.knobs.slab import remote_search_off
 from fixtures.matrix.filesystems import FsCase, filesystem_cases
 from fixtures.oracle.filesystems import (
     FILESYSTEMS,
     Backing,
-    FsRule,
     file_placement,
     huge_folios_expected,
 )
@@ -63,22 +59,6 @@ def fs_images() -> Iterator[FsImages]:
         yield images
 
 
-@contextlib.contextmanager
-def counted_slab_turns(rule: FsRule, case: FsCase) -> Iterator[bool]:
-    """For page cache under a task interleave: SLUB's remote search off on every cache, so
-    each new slab is one turn of the counter; says whether the slabs may be counted."""
-    wanted = rule.backing is Backing.PAGE_CACHE and case.policy.mode == Mode.MPOL_INTERLEAVE
-    counted = False
-    with contextlib.ExitStack() as stack:
-        if wanted and os.geteuid() == 0:
-            try:
-                stack.enter_context(SlabRemoteDefrag(0))
-                counted = True
-            except KnobUnavailable:
-                pass
-        yield counted
-
-
 def test_page_cache(
     fs_case: FsCase,
     fs_images: FsImages,
@@ -96,12 +76,13 @@ def test_page_cache(
     except FsUnavailable as exc:
         pytest.skip(str(exc))
     c = fs_case
-    with counted_slab_turns(rule, c) as counted:
+    interleaved_cache = rule.backing is Backing.PAGE_CACHE and c.policy.mode == Mode.MPOL_INTERLEAVE
+    with remote_search_off(interleaved_cache) as counted:
         run = observed_outcome(
             case,
             run_in_child(partial(run_file_case, setup, rule, c.operation, c.policy, c.cpu, source)),
         )
-    new_slabs = sum(run.slabs_grown.values()) if counted and run.slabs_grown is not None else None
+    side = run.side.total if counted and run.side is not None else None
     expected = file_placement(
         topology,
         rule,
@@ -111,7 +92,7 @@ def test_page_cache(
         kernel_release,
         geometry=run.geometry,
         cpu_node=c.cpu_node,
-        new_slabs=new_slabs,
+        side_allocations=side,
     )
     huge = huge_folios_expected(rule, run.geometry)
     case.expected = {**expected.to_json(), **({"huge_folios": huge} if huge is not None else {})}

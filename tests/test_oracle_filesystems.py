@@ -197,10 +197,10 @@ def test_counted_slabs_are_the_budget_of_unseen_turns() -> None:
         V612,
         geometry=geometry,
         cpu_node=0,
-        new_slabs=17,
+        side_allocations=17,
     )
     assert isinstance(counted, FolioRotation) and counted.other_allocations == 17
-    assert "17 new slabs" in counted.budget
+    assert "17 side allocations" in counted.budget
     assert counted.violations(observed) == []
     # One turn more than the slabs counted is a kernel turning the counter for nothing.
     assert counted.violations(_rotated(SINGLE_PAGES, [0, 1, 2], {**every_tenth, 3: 1}))
