@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.abi.uapi import Mode
 from fixtures.knobs.hugetlb import HugetlbPool, hugetlb_unavailable_reason
+from fixtures.knobs.slab import remote_search_off
 from fixtures.matrix import (
     MappingCase,
     file_mapping_cases,
@@ -27,7 +29,7 @@ from fixtures.matrix import (
     shmem_mapping_cases,
     thp_mapping_cases,
 )
-from fixtures.oracle.mappings import KINDS, MappingExpectation, mapping_placement
+from fixtures.oracle.mappings import KINDS, Backing, MappingExpectation, mapping_placement
 from fixtures.plugin.checks import observed_outcome, require_thp
 from fixtures.plugin.verdicts import CaseRecord, unsupported
 from fixtures.profiles import Profile
@@ -98,11 +100,24 @@ def _judge(
 ) -> None:
     kind = KINDS[c.kind]
     case.params = {**c.params(), "what": kind.what}
-    run = observed_outcome(
-        case, run_in_child(partial(run_mapping, kind, c.policy, c.cpu, ext4=ext4))
+    task_interleaved_cache = (
+        kind.backing is Backing.PAGE_CACHE
+        and kind.api == "set_mempolicy"
+        and c.policy.mode == Mode.MPOL_INTERLEAVE
     )
+    with remote_search_off(task_interleaved_cache) as counted:
+        run = observed_outcome(
+            case, run_in_child(partial(run_mapping, kind, c.policy, c.cpu, ext4=ext4))
+        )
     expected = mapping_placement(
-        topology, kind, c.policy, profile, release, geometry=run.geometry, cpu_node=c.cpu_node
+        topology,
+        kind,
+        c.policy,
+        profile,
+        release,
+        geometry=run.geometry,
+        cpu_node=c.cpu_node,
+        side_allocations=run.side.total if counted and run.side is not None else None,
     )
     check_mapping(case, expected, run)
 

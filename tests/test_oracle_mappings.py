@@ -129,6 +129,32 @@ def test_ext4_large_folios_turn_the_counter_once_per_folio_from_6_16() -> None:
         expect("file-task", INTERLEAVE_0_3, BASE, release="7.3.4")
 
 
+def test_counted_side_allocations_make_page_cache_exact_before_6_16() -> None:
+    """With the task's side allocations counted, 6.12's page cache is the rotation page
+    by page, not a balance: a split the balance lets pass fails."""
+    singles = tuple(FolioSpan(p, 1, 0) for p in range(5))
+    geometry = replace(BASE, folios=singles)
+    counted = mapping_placement(
+        TOPOLOGY,
+        KINDS["file-task"],
+        INTERLEAVE_0_3,
+        MAINLINE,
+        "6.12.0",
+        geometry=geometry,
+        cpu_node=0,
+        side_allocations=1,
+    )
+    placement = counted.placement
+    assert isinstance(placement, FolioRotation) and "once per page" in placement.rule
+    assert placement.other_allocations == 1 and "1 side allocations" in placement.budget
+    assert placement.violations((0, 3, 0, 3, 0)) == []
+    assert placement.violations((0, 3, 3, 0, 3)) == []  # one unseen turn, counted
+    assert placement.violations((0, 0, 3, 3, 0))  # 2 unseen turns, 1 counted
+    balance = expect("file-task", INTERLEAVE_0_3, geometry, release="6.12.0").placement
+    assert isinstance(balance, Within)
+    assert balance.violations((0, 0, 3, 3, 0)) == []  # what the balance could not see
+
+
 def test_page_cache_under_task_bind_is_exact() -> None:
     expected = expect("file-task", Policy(Mode.MPOL_BIND, frozenset({0, 3})), BASE, cpu_node=1)
     assert isinstance(expected.placement, ExactPages)
