@@ -29,6 +29,7 @@ from fixtures.matrix import (
     shmem_mapping_cases,
     thp_mapping_cases,
 )
+from fixtures.oracle.folios import FolioRotation
 from fixtures.oracle.mappings import KINDS, Backing, MappingExpectation, mapping_placement
 from fixtures.plugin.checks import observed_outcome, require_thp
 from fixtures.plugin.verdicts import CaseRecord, unsupported
@@ -83,6 +84,8 @@ def hugetlb_pool(topology: Topology) -> Iterator[HugetlbPool]:
 def check_mapping(case: CaseRecord, expected: MappingExpectation, run: MappingRun) -> None:
     case.expected = expected.to_json()
     case.observed = run.to_json()
+    if isinstance(expected.placement, FolioRotation):
+        case.observed["other_turns"] = expected.placement.turns_json(run.placement.per_page)
     problems = expected.violations(
         run.placement.per_page, huge_folios=run.huge_folios, readback_seen=run.readback
     )
