@@ -132,8 +132,8 @@ def test_ext4_large_folios_turn_the_counter_once_per_folio_from_6_16() -> None:
 def test_counted_side_allocations_make_page_cache_exact_before_6_16() -> None:
     """With the task's side allocations counted, 6.12's page cache is the rotation page
     by page, not a balance: a split the balance lets pass fails."""
-    singles = tuple(FolioSpan(p, 1, 0) for p in range(5))
-    geometry = replace(BASE, folios=singles)
+    singles = tuple(FolioSpan(p, 1, 0) for p in range(12))
+    geometry = replace(BASE, units=12, folios=singles)
     counted = mapping_placement(
         TOPOLOGY,
         KINDS["file-task"],
@@ -145,14 +145,17 @@ def test_counted_side_allocations_make_page_cache_exact_before_6_16() -> None:
         side_allocations=1,
     )
     placement = counted.placement
+    fault_path = MAINLINE.tolerance("task_interleave_fault_allocations")
     assert isinstance(placement, FolioRotation) and "once per page" in placement.rule
-    assert placement.other_allocations == 1 and "1 side allocations" in placement.budget
-    assert placement.violations((0, 3, 0, 3, 0)) == []
-    assert placement.violations((0, 3, 3, 0, 3)) == []  # one unseen turn, counted
-    assert placement.violations((0, 0, 3, 3, 0))  # 2 unseen turns, 1 counted
+    assert placement.other_allocations == 1 + fault_path
+    assert "1 side allocations" in placement.budget and "fault path" in placement.budget
+    assert placement.violations((0, 3) * 6) == []
+    assert placement.violations((0, 3, 3, 0, 3, 0, 3, 0, 3, 0, 3, 0)) == []  # one turn
+    pairs = (0, 0, 3, 3) * 3  # a turn before every second page: 6 unseen
+    assert placement.violations(pairs)
     balance = expect("file-task", INTERLEAVE_0_3, geometry, release="6.12.0").placement
     assert isinstance(balance, Within)
-    assert balance.violations((0, 0, 3, 3, 0)) == []  # what the balance could not see
+    assert balance.violations(pairs) == []  # what the balance could not see
 
 
 def test_page_cache_under_task_bind_is_exact() -> None:
