@@ -13,6 +13,7 @@ JSON that `python3 -m fixtures.workloads.randmap` replays.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -73,13 +74,23 @@ class Search:
         default_factory=lambda: dict.fromkeys(("mbind", "move", "fault", "most_vmas", "placed"), 0)
     )
 
+    # Where the seed's time went: in the kernel's children, and in judging (the model).
+    seconds: dict[str, float] = field(
+        default_factory=lambda: dict.fromkeys(("children", "first_example", "judging"), 0.0)
+    )
+
     def judge(self, steps: list[Step]) -> list[str]:
         key = steps_to_json(steps)
+        started = time.monotonic()
         if key not in self.seen:
             if self.failure is not None and self.runs_after_failure >= SHRINK_RUNS:
                 return []  # shrink budget spent: not run, not remembered
             self.seen[key] = self._run(steps)
         problems = self.seen[key][0]
+        took = time.monotonic() - started
+        self.seconds["judging"] += took
+        if not self.seconds["first_example"]:
+            self.seconds["first_example"] = took
         if problems:
             self.failure = key
         return problems
@@ -89,7 +100,9 @@ class Search:
         if self.failure is not None:
             self.runs_after_failure += 1
         c, nodes = self.case, self.topology.memory_nodes
+        started = time.monotonic()
         outcome = run_in_child(partial(run_steps, steps, c.cpu, nodes))
+        self.seconds["children"] += time.monotonic() - started
         if outcome.value is None:
             raise HarnessError(f"{outcome.describe()} running {steps_to_json(steps)}")
         run = outcome.value
@@ -129,8 +142,11 @@ def test_randmap(
     kernel_release: str,
     case: CaseRecord,
 ) -> None:
+    started = time.monotonic()
     import hypothesis
     from hypothesis import HealthCheck, Phase, given, seed, settings
+
+    imported = time.monotonic() - started
 
     modes = kernel_modes(profile, kernel_release)
     search = Search(randmap_case, topology, profile, kernel_release)
@@ -168,4 +184,6 @@ def test_randmap(
             f"{randmap_case.cpu} '<steps>')"
         ) from None
     finally:
-        observed.update(runs=search.runs, exercised=search.exercised)
+        seconds = {k: round(v, 2) for k, v in search.seconds.items()}
+        seconds.update(importing=round(imported, 2), total=round(time.monotonic() - started, 2))
+        observed.update(runs=search.runs, exercised=search.exercised, seconds=seconds)
