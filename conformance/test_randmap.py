@@ -14,6 +14,7 @@ JSON that `python3 -m fixtures.workloads.randmap` replays.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -131,6 +132,34 @@ class Search:
         seen["placed"] += sum(1 for status in observed.nodes if status >= 0)
 
 
+@pytest.fixture(scope="module")
+def without_local_constants() -> Iterator[None]:
+    """Hypothesis (6.131 on) draws one integer in twenty from constants it harvests from
+    the source of every loaded module outside the standard library and site-packages,
+    the suite's own: a seed's sequences would then change whenever the suite's source
+    does, and the harvest (a path resolved for each of a thousand modules, each local
+    source read and parsed) took a minute of the first seed under TCG over 9p. Its
+    built-in constants (0, 1, boundaries) stay; the harvest is switched off for the
+    module and put back after."""
+    started = time.monotonic()
+    from hypothesis.internal.conjecture import providers
+
+    import_s.append(time.monotonic() - started)
+    with pytest.MonkeyPatch.context() as patch:
+        if hasattr(providers, "_get_local_constants"):  # older releases harvest nothing
+            patch.setattr(providers, "_get_local_constants", _no_local_constants)
+        yield
+
+
+import_s: list[float] = []  # seconds the module's first case spent importing hypothesis
+
+
+def _no_local_constants() -> object:
+    from hypothesis.internal.constants_ast import Constants
+
+    return Constants()
+
+
 def kernel_modes(profile: Profile, release: str) -> list[Mode]:
     return [m for m in Mode if m not in GATED_MODES or profile.has(GATED_MODES[m], release)]
 
@@ -141,12 +170,13 @@ def test_randmap(
     profile: Profile,
     kernel_release: str,
     case: CaseRecord,
+    without_local_constants: None,
 ) -> None:
     started = time.monotonic()
     import hypothesis
     from hypothesis import HealthCheck, Phase, given, seed, settings
 
-    imported = time.monotonic() - started
+    imported = import_s.pop() if import_s else 0.0
 
     modes = kernel_modes(profile, kernel_release)
     search = Search(randmap_case, topology, profile, kernel_release)
