@@ -24,6 +24,7 @@ case is skipped with the reason.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from functools import partial
 
@@ -120,8 +121,9 @@ def test_full_nodes(
         partial(pressure_run, c.api, c.policy, c.full, npages, c.cpu, progress=progress),
         timeout_s=CHILD_TIMEOUT_S,
     )
+    ended = time.monotonic()
     if c.policy.mode == Mode.MPOL_BIND:
-        check_no_fallback(case, c, npages, outcome, progress, fills)
+        check_no_fallback(case, c, npages, outcome, progress, fills, ended)
         return
     run: PressureRun = observed_outcome(case, outcome)
     expected = pressure_spill(
@@ -150,6 +152,7 @@ def check_no_fallback(
     outcome: ChildOutcome[PressureRun],
     progress: Progress,
     fills: tuple[Fill, ...],
+    ended: float,
 ) -> None:
     expected = bind_full(c.policy)
     case.expected = expected.to_json()
@@ -160,6 +163,7 @@ def check_no_fallback(
             "while": progress.phase_name(),
             "fill": fills_json(fills),
             **steps,
+            **progress.seconds(ended),
         }
         if progress.read() != Progress.FAULTING:
             raise HarnessError(

@@ -13,6 +13,8 @@ JSON that `python3 -m fixtures.workloads.randmap` replays.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -73,13 +75,23 @@ class Search:
         default_factory=lambda: dict.fromkeys(("mbind", "move", "fault", "most_vmas", "placed"), 0)
     )
 
+    # Where the seed's time went: in the kernel's children, and in judging (the model).
+    seconds: dict[str, float] = field(
+        default_factory=lambda: dict.fromkeys(("children", "first_example", "judging"), 0.0)
+    )
+
     def judge(self, steps: list[Step]) -> list[str]:
         key = steps_to_json(steps)
+        started = time.monotonic()
         if key not in self.seen:
             if self.failure is not None and self.runs_after_failure >= SHRINK_RUNS:
                 return []  # shrink budget spent: not run, not remembered
             self.seen[key] = self._run(steps)
         problems = self.seen[key][0]
+        took = time.monotonic() - started
+        self.seconds["judging"] += took
+        if not self.seconds["first_example"]:
+            self.seconds["first_example"] = took
         if problems:
             self.failure = key
         return problems
@@ -89,7 +101,9 @@ class Search:
         if self.failure is not None:
             self.runs_after_failure += 1
         c, nodes = self.case, self.topology.memory_nodes
+        started = time.monotonic()
         outcome = run_in_child(partial(run_steps, steps, c.cpu, nodes))
+        self.seconds["children"] += time.monotonic() - started
         if outcome.value is None:
             raise HarnessError(f"{outcome.describe()} running {steps_to_json(steps)}")
         run = outcome.value
@@ -118,6 +132,34 @@ class Search:
         seen["placed"] += sum(1 for status in observed.nodes if status >= 0)
 
 
+@pytest.fixture(scope="module")
+def without_local_constants() -> Iterator[None]:
+    """Hypothesis (6.131 on) draws one integer in twenty from constants it harvests from
+    the source of every loaded module outside the standard library and site-packages,
+    the suite's own: a seed's sequences would then change whenever the suite's source
+    does, and the harvest (a path resolved for each of a thousand modules, each local
+    source read and parsed) took a minute of the first seed under TCG over 9p. Its
+    built-in constants (0, 1, boundaries) stay; the harvest is switched off for the
+    module and put back after."""
+    started = time.monotonic()
+    from hypothesis.internal.conjecture import providers
+
+    import_s.append(time.monotonic() - started)
+    with pytest.MonkeyPatch.context() as patch:
+        if hasattr(providers, "_get_local_constants"):  # older releases harvest nothing
+            patch.setattr(providers, "_get_local_constants", _no_local_constants)
+        yield
+
+
+import_s: list[float] = []  # seconds the module's first case spent importing hypothesis
+
+
+def _no_local_constants() -> object:
+    from hypothesis.internal.constants_ast import Constants
+
+    return Constants()
+
+
 def kernel_modes(profile: Profile, release: str) -> list[Mode]:
     return [m for m in Mode if m not in GATED_MODES or profile.has(GATED_MODES[m], release)]
 
@@ -128,9 +170,13 @@ def test_randmap(
     profile: Profile,
     kernel_release: str,
     case: CaseRecord,
+    without_local_constants: None,
 ) -> None:
+    started = time.monotonic()
     import hypothesis
     from hypothesis import HealthCheck, Phase, given, seed, settings
+
+    imported = import_s.pop() if import_s else 0.0
 
     modes = kernel_modes(profile, kernel_release)
     search = Search(randmap_case, topology, profile, kernel_release)
@@ -168,4 +214,6 @@ def test_randmap(
             f"{randmap_case.cpu} '<steps>')"
         ) from None
     finally:
-        observed.update(runs=search.runs, exercised=search.exercised)
+        seconds = {k: round(v, 2) for k, v in search.seconds.items()}
+        seconds.update(importing=round(imported, 2), total=round(time.monotonic() - started, 2))
+        observed.update(runs=search.runs, exercised=search.exercised, seconds=seconds)
