@@ -119,8 +119,8 @@ def uptime_s() -> float:
 
 class SuiteClock:
     """A pytest plugin object: stamps the session's configure, the end of collection and
-    the first case's start, and writes them at once to `path` (a run that dies later
-    keeps its boot figures)."""
+    the first case's call (session fixtures are up by then), and writes them at once to
+    `path` (a run that dies later keeps its boot figures)."""
 
     def __init__(self, path: Path, stamps: dict[str, float]) -> None:
         self.path = path
@@ -136,7 +136,8 @@ class SuiteClock:
     def pytest_collection_finish(self) -> None:
         self._stamp("collected")
 
-    def pytest_runtest_logstart(self) -> None:
+    def pytest_runtest_call(self) -> None:
+        # The first case's call, after its setup brought up the session's fixtures.
         if "first_case" not in self.stamps:
             self._stamp("first_case")
             self.write()
