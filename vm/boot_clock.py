@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vm.cached_shares import TAG_PREFIX
+
 # (phase, the kernel log message that ends it), in boot order. virtme-ng's Rust init
 # logs "virtme-ng-init: ...", its bash fallback "virtme-init: ...".
 KERNEL_MILESTONES = (
@@ -111,6 +113,17 @@ def boot_record(kmsg_raw: str, suite: dict[str, float]) -> dict[str, Any]:
         "suite_stamps_s": suite,
         "phases": [phase.to_dict() for phase in timeline(kernel, suite)],
     }
+
+
+def cached_mounts(mounts: str) -> dict[str, str]:
+    """The cached shares (vm/cached_shares.py) /proc/self/mounts lists, mount point to
+    options, so a run records whether its guest got them."""
+    found = {}
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and fields[2] == "9p" and fields[0].startswith(TAG_PREFIX):
+            found[fields[1]] = fields[3]
+    return found
 
 
 def uptime_s() -> float:

@@ -13,7 +13,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from vm.boot_clock import SuiteClock, boot_record, read_kmsg, uptime_s
+from vm.boot_clock import SuiteClock, boot_record, cached_mounts, read_kmsg, uptime_s
 
 NODE_SYSFS = Path("/sys/devices/system/node")
 CLOCK_FILE = "suite-clock.json"  # the first session's stamps, written by SuiteClock
@@ -85,7 +85,10 @@ def write_boot(out: Path, guest_main_s: float) -> float | None:
     if clock.exists():
         suite.update(json.loads(clock.read_text()))
         clock.unlink()
-    record = boot_record(read_kmsg(), suite)
+    kmsg = read_kmsg()
+    (out / "kmsg.txt").write_text(kmsg)  # the whole kernel log, whatever the console kept
+    record = boot_record(kmsg, suite)
+    record["cached_shares"] = cached_mounts(Path("/proc/self/mounts").read_text())
     (out / "boot.json").write_text(json.dumps(record, indent=1) + "\n")
     return suite.get("first_case")
 
