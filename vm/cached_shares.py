@@ -52,7 +52,7 @@ def python_paths() -> tuple[Path, ...]:
 
 def cached_shares(paths: Iterable[Path]) -> tuple[CachedShare, ...]:
     """One share per folder, none inside another (the outer one already holds it)."""
-    resolved = sorted({p.resolve() for p in paths}, key=lambda p: len(p.parts))
+    resolved = sorted({p.resolve() for p in paths}, key=lambda p: (len(p.parts), str(p)))
     kept: list[Path] = []
     for path in resolved:
         if path != Path("/") and not any(path.is_relative_to(k) for k in kept):
