@@ -47,6 +47,8 @@ def speed_table(document: ResultDocument) -> str:
         lines.append(f"- outside cases (start, collection, reporting): {suite_s - in_cases:.1f} s")
     if run.get("boot_s") is not None:
         lines.append(f"- boot (kernel start to the suite's start): {run['boot_s']:.1f} s")
+    if run.get("first_case_s") is not None:  # phase by phase in the run folder's boot.json
+        lines.append(f"- boot to the first case (kernel start on): {run['first_case_s']:.1f} s")
     children = run.get("children")
     if children:
         direct = {k: v for k, v in children.items() if k != "worker"}

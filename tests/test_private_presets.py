@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from vm.errors import UserError
-from vm.runner import vng_command
+from vm.runner import guest_script, vng_command
 from vm.topology import load_preset, parse_preset
 
 PRESETS = {
@@ -57,16 +57,11 @@ def test_presets_without_the_new_fields_keep_their_behaviour() -> None:
 def test_kernel_parameters_reach_the_vng_command(tmp_path: Path) -> None:
     preset = load_preset("private")
     command = vng_command(
-        tmp_path / "bzImage",
-        preset,
-        tmp_path,
-        accel="tcg",
-        pytest_args=preset.pytest_options(),
-        append=preset.kernel_parameters,
+        tmp_path / "bzImage", preset, tmp_path, accel="tcg", append=preset.kernel_parameters
     )
     appended = [command[i + 1] for i, word in enumerate(command) if word == "--append"]
     assert appended[-1] == "private_node=2"
-    assert "--private-provider=kernel" in command[-1]
+    assert "--private-provider=kernel" in guest_script(tmp_path, preset.pytest_options())
 
 
 def test_a_private_table_with_modules() -> None:

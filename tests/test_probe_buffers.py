@@ -30,3 +30,20 @@ def test_pointers_keep_a_word_buffer_and_convert_a_list() -> None:
     assert _pointers(words) is words
     assert _pointers([PAGE_SIZE, 2 * PAGE_SIZE]).tolist() == words.tolist()
     assert _pointers([]).tolist() == [0]  # cffi needs one element; the kernel reads none
+
+
+def test_query_nodes_reads_the_same_statuses_as_move_pages() -> None:
+    """The probe's one-pass read of the status array says what move_pages' list says:
+    each written page's node, -ENOENT for a page never touched."""
+    from fixtures.abi.syscalls import move_pages
+    from fixtures.system.memory import AnonMapping
+    from fixtures.system.probe import query_nodes
+
+    with AnonMapping(64) as region:
+        half = Region(region.addr, 32)
+        half.write_fault()
+        nodes = query_nodes(region)
+        assert isinstance(nodes, tuple)
+        assert list(nodes) == move_pages(0, region.page_addresses())
+        assert all(n >= 0 for n in nodes[:32]) and set(nodes[32:]) == {-2}
+    assert query_nodes(Region(region.addr, 0)) == ()

@@ -39,3 +39,19 @@ def test_speed_table_counts_the_children_forked_directly_by_reason() -> None:
     table = speed_table(document)
     assert "- children: 7 from the worker, 2 forked directly" in table
     assert "  - 2 × fill does not pickle (AttributeError)" in table
+
+
+def test_speed_table_says_the_boot_to_the_first_case_when_the_guest_measured_it() -> None:
+    def table(run: dict[str, float]) -> str:
+        document = ResultDocument(
+            kernel={"release": "6.12.0"},
+            topology={"preset": "default"},
+            profile="mainline",
+            host={"accel": "tcg"},
+            run=run,
+            cases=[CaseResult("errors-a", "errors", duration_s=0.5)],
+        )
+        return speed_table(document)
+
+    assert "boot to the first case (kernel start on): 31.5 s" in table({"first_case_s": 31.5})
+    assert "first case" not in table({"boot_s": 12.0})

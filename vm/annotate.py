@@ -48,6 +48,7 @@ def annotate(
         "duration_s": round(run.wall_s, 1),
         "boot_s": round(run.boot_s, 1) if run.boot_s is not None else None,
         "suite_s": round(run.suite_s, 1) if run.suite_s is not None else None,
+        "first_case_s": round(run.first_case_s, 1) if run.first_case_s is not None else None,
         "status": run.status,
         "console_findings": list(run.crashes),
         "run_dir": str(run.run_dir),

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from vm.cached_shares import CachedShare, cached_shares, mount_script, python_paths, vng_options
 from vm.console import crashes
 from vm.errors import InfraError
 from vm.progress import Progress
@@ -39,9 +40,25 @@ SKIPPED_GUEST_MODULES = ",".join(
         *("iTCO_vendor_support", "lpc_ich", "i2c_i801", "pcspkr", "powernow_k8", "cryptd"),
     )
 )
+# What else udev's coldplug loads by modalias on vng's q35 machine (the CPU's crypto
+# helpers, the i6300esb watchdog vng adds, input and firmware-config drivers). Listed
+# for kmod (modprobe.blacklist=), which then never reads a .ko.xz over 9p for them nor
+# their dependencies (libata, scsi_mod, irqbypass ...): module_blacklist= alone lets
+# modprobe load the dependencies and decompress each module before the kernel refuses
+# it. An alias such as crypto-crc32c still resolves to its generic module.
+UNPROBED_GUEST_MODULES = ",".join(
+    (
+        SKIPPED_GUEST_MODULES,
+        *("irqbypass", "libata", "ata_piix", "scsi_mod", "scsi_common", "i2c_smbus"),
+        *("i6300esb", "watchdog", "serio_raw", "evdev", "button", "qemu_fw_cfg"),
+        *("crc32c_intel", "crc32_pclmul", "crct10dif_pclmul", "ghash_clmulni_intel"),
+        *("aesni_intel", "polyval_clmulni", "sha1_ssse3", "sha256_ssse3", "sha512_ssse3"),
+    )
+)
 # The suite's packages, compiled on the host before a boot (a second, natively): the
 # guest writes no bytecode, and compiling them there took seconds of every boot under TCG.
 GUEST_PACKAGES = ("fixtures", "conformance", "reports", "vm")
+GUEST_SCRIPT = "guest.sh"  # in the run folder: what the guest runs
 
 
 @dataclass(frozen=True)
@@ -55,6 +72,7 @@ class GuestRun:
     crashes: tuple[str, ...]
     fatal: str | None = None  # the guest found it could not run the matrix at all
     suite_s: float | None = None  # the suite's start to its end, measured in the guest
+    first_case_s: float | None = None  # kernel start to the first case's start (boot.json)
 
     @property
     def result_file(self) -> Path:
@@ -74,7 +92,7 @@ def vng_executable() -> str:
 def guest_command(
     run_dir: Path, pytest_args: Sequence[str], guest_options: Sequence[str] = ()
 ) -> str:
-    """The command line the guest runs (vng --exec takes one string; quoted here, once)."""
+    """The command line that starts the suite in the guest, quoted here, once."""
     argv = [
         "env",
         "PYTHONDONTWRITEBYTECODE=1",
@@ -90,24 +108,51 @@ def guest_command(
     return shlex.join(argv)
 
 
+def guest_script(
+    run_dir: Path,
+    pytest_args: Sequence[str],
+    guest_options: Sequence[str] = (),
+    shares: Sequence[CachedShare] = (),
+) -> str:
+    """What the guest's shell runs: mount the cached `shares`, then start the suite."""
+    return (
+        "# Written by vm.runner into the run folder; vng runs it as the guest's command.\n"
+        + mount_script(shares, run_dir, REPO_ROOT)
+        + "exec "
+        + guest_command(run_dir, pytest_args, guest_options)
+        + "\n"
+    )
+
+
 def vng_command(
     image: Path,
     preset: TopologyPreset,
     run_dir: Path,
     *,
     accel: str,
-    pytest_args: Sequence[str],
-    guest_options: Sequence[str] = (),
     append: Sequence[str] = (),
+    shares: Sequence[CachedShare] = (),
 ) -> list[str]:
-    command = [vng_executable(), "--run", str(image), "--verbose"]
+    """The vng command line; the guest runs run_dir/guest.sh (see guest_script). The
+    command itself travels base64-encoded on the kernel command line, which x86 cuts at
+    2048 bytes: a file in the run folder (mounted before the command runs) has no limit.
+    """
+    # --force-9p: vng tries virtiofsd for the root first and waits up to 3 s for it; the
+    # C virtiofsd of Debian 12's QEMU takes other options, so every boot fell back to 9p
+    # after ~6 s of the host's wall time.
+    command = [vng_executable(), "--run", str(image), "--verbose", "--force-9p"]
     if accel != "kvm":
         command.append("--disable-kvm")
     command += preset.vng_arguments()
     command += ["--rwdir", str(run_dir), "--cwd", str(REPO_ROOT)]
-    for parameter in (f"module_blacklist={SKIPPED_GUEST_MODULES}", *append):
+    blacklists = (
+        f"module_blacklist={SKIPPED_GUEST_MODULES}",
+        f"modprobe.blacklist={UNPROBED_GUEST_MODULES}",
+    )
+    for parameter in (*blacklists, *append):
         command += ["--append", parameter]
-    command += ["--exec", guest_command(run_dir, pytest_args, guest_options)]
+    command += vng_options(shares)
+    command += ["--exec", shlex.join(["/bin/sh", str(run_dir / GUEST_SCRIPT)])]
     return command
 
 
@@ -143,15 +188,10 @@ def run_in_vm(
     run_dir.mkdir(parents=True, exist_ok=True)
     precompile()
     console_log = run_dir / "console.log"
-    command = vng_command(
-        image,
-        preset,
-        run_dir,
-        accel=accel,
-        pytest_args=pytest_args,
-        guest_options=guest_options,
-        append=append,
-    )
+    shares = cached_shares([REPO_ROOT, *python_paths()])
+    script = guest_script(run_dir, pytest_args, guest_options, shares)
+    (run_dir / GUEST_SCRIPT).write_text(script)
+    command = vng_command(image, preset, run_dir, accel=accel, append=append, shares=shares)
     (run_dir / "command.json").write_text(json.dumps(command, indent=1) + "\n")
     started = time.monotonic()
     timed_out = False
@@ -202,4 +242,5 @@ def run_in_vm(
         crashes=found,
         fatal=guest.get("fatal") if guest else None,
         suite_s=guest.get("run_s") if guest else None,
+        first_case_s=guest.get("first_case_s") if guest else None,
     )
