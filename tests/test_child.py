@@ -407,12 +407,15 @@ def test_a_dead_worker_is_restarted_and_never_hangs(worker: Forkserver) -> None:
     assert run_in_child(pids).value
     worker._proc.kill() if worker._proc else None
     worker._proc.wait() if worker._proc else None
-    assert run_in_child(pids).value  # forked directly: the worker was lost
+    # The spare the worker sent before it died runs this case, or, if none came, the
+    # case is forked directly and the loss counted; either way the worker is restarted.
+    assert run_in_child(pids).value
+    lost = [why for why in worker.counts if why.startswith("direct: worker lost")]
+    assert worker.counts["worker"] == (1 if lost else 2)
     assert worker.wait_ready(60)
     assert run_in_child(pids).value  # from the restarted worker
     assert worker.restarts == 1
-    assert worker.counts["worker"] == 2
-    assert [why for why in worker.counts if why.startswith("direct: worker lost")]
+    assert worker.counts["worker"] == (2 if lost else 3)
 
 
 def test_what_does_not_pickle_is_forked_directly_and_counted(worker: Forkserver) -> None:
