@@ -7,6 +7,7 @@ real forks on the host.
 import errno
 import functools
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -246,6 +247,29 @@ def children_of_this_process() -> set[int]:
     return {int(p) for p in Path(f"/proc/{me}/task/{me}/children").read_text().split()}
 
 
+def comm(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/comm").read_bytes().strip()
+
+
+def running_children() -> set[int]:
+    """This process's children less the worker and its idle spare: a spare carries the
+    worker's name from its clone until it takes a request."""
+    return {pid for pid in children_of_this_process() if comm(pid) != forkserver.WORKER_NAME}
+
+
+def idle_spares(server: Forkserver) -> set[int]:
+    worker = server._proc.pid if server._proc else -1
+    return children_of_this_process() - running_children() - {worker}
+
+
+def wait_for_spare(server: Forkserver) -> int:
+    deadline = time.monotonic() + 10
+    while not (spares := idle_spares(server)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    (spare,) = spares
+    return spare
+
+
 class SlowToUnpickle:
     """Holds the worker in its unpickling for a while: the request is in flight."""
 
@@ -306,11 +330,49 @@ def test_an_interrupt_during_the_request_kills_the_child_it_made(
 ) -> None:
     """The interrupt waits for the pid, then lands: no child runs on unknown to anybody."""
     assert run_in_child(pids).value  # the worker is up: the request alone is slow
-    before = children_of_this_process()
+    before = running_children()
     workload = functools.partial(take_slow, SlowToUnpickle(1.0), tmp_path / "child")
     _interrupted_after(0.3, lambda: run_in_child(workload))
-    assert children_of_this_process() == before
+    assert running_children() == before
     assert worker.counts["worker"] == 2
+
+
+def test_the_spare_runs_the_next_case_and_the_worker_clones_another(worker: Forkserver) -> None:
+    """The worker clones a child before its request (the spare), named as the worker until
+    it takes one; the case's child is that spare, by then named as pytest's children."""
+    spare = wait_for_spare(worker)
+    child, parent = run_in_child(pids).unwrap()
+    assert (child, parent) == (spare, os.getpid())
+    assert wait_for_spare(worker) != spare
+    via_worker(worker)
+
+
+def name_of_this_process() -> bytes:
+    return Path("/proc/self/comm").read_bytes().strip()
+
+
+def test_a_worker_child_has_the_name_of_this_process_children(worker: Forkserver) -> None:
+    assert run_in_child(name_of_this_process).unwrap() == comm(os.getpid())
+
+
+def test_a_dead_spare_is_replaced_and_the_case_runs(worker: Forkserver) -> None:
+    """The OOM killer may pick an idle spare: its request goes to a fresh one."""
+    spare = wait_for_spare(worker)
+    os.kill(spare, signal.SIGKILL)
+    os.waitpid(spare, 0)
+    child, parent = run_in_child(pids).unwrap()
+    assert child != spare and parent == os.getpid()
+    via_worker(worker)
+
+
+def test_stopping_the_worker_reaps_its_idle_spare() -> None:
+    server = Forkserver()
+    server.start()
+    assert server.wait_ready(60)
+    spare = wait_for_spare(server)
+    server.stop()
+    assert spare not in children_of_this_process()
+    assert not Path(f"/proc/{spare}").exists()
 
 
 def bias_through_a_worker_of_a_raised_parent() -> tuple[str, int]:
@@ -345,12 +407,15 @@ def test_a_dead_worker_is_restarted_and_never_hangs(worker: Forkserver) -> None:
     assert run_in_child(pids).value
     worker._proc.kill() if worker._proc else None
     worker._proc.wait() if worker._proc else None
-    assert run_in_child(pids).value  # forked directly: the worker was lost
+    # The spare the worker sent before it died runs this case, or, if none came, the
+    # case is forked directly and the loss counted; either way the worker is restarted.
+    assert run_in_child(pids).value
+    lost = [why for why in worker.counts if why.startswith("direct: worker lost")]
+    assert worker.counts["worker"] == (1 if lost else 2)
     assert worker.wait_ready(60)
     assert run_in_child(pids).value  # from the restarted worker
     assert worker.restarts == 1
-    assert worker.counts["worker"] == 2
-    assert [why for why in worker.counts if why.startswith("direct: worker lost")]
+    assert worker.counts["worker"] == (2 if lost else 3)
 
 
 def test_what_does_not_pickle_is_forked_directly_and_counted(worker: Forkserver) -> None:
@@ -469,3 +534,16 @@ def test_a_worker_still_starting_is_not_waited_for() -> None:
 
 def _once_pid() -> Iterator[int]:
     yield os.getpid()
+
+
+def test_the_worker_parses_every_c_type_a_workload_names() -> None:
+    """A type string cffi first parses in a child costs that child its page faults."""
+    root = Path(__file__).parent.parent
+    call = re.compile(r'ffi\.(?:new|cast|from_buffer|typeof|sizeof)\(\s*"([^"]+)"')
+    named = {
+        name
+        for folder in ("fixtures", "conformance")
+        for path in (root / folder).rglob("*.py")
+        for name in call.findall(path.read_text())
+    }
+    assert named <= set(forkserver.C_TYPES), sorted(named - set(forkserver.C_TYPES))
