@@ -11,6 +11,7 @@ import re
 import signal
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -344,6 +345,26 @@ def test_the_spare_runs_the_next_case_and_the_worker_clones_another(worker: Fork
     child, parent = run_in_child(pids).unwrap()
     assert (child, parent) == (spare, os.getpid())
     assert wait_for_spare(worker) != spare
+    via_worker(worker)
+
+
+def idle_siblings_after(seconds: float, worker: int) -> int:
+    """In a worker child: the idle spares beside it (its parent's children named as the
+    worker, the worker aside) after `seconds`, time enough for a clone asked for at
+    hand-over to land."""
+    time.sleep(seconds)
+    parent = os.getppid()
+    kids = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    return sum(1 for pid in kids if int(pid) != worker and comm(int(pid)) == forkserver.WORKER_NAME)
+
+
+def test_no_spare_is_cloned_while_a_case_child_runs(worker: Forkserver) -> None:
+    """A clone during the case would allocate inside its window (numastat, pressure): the
+    next spare is asked for once the child has ended, and comes before the next case."""
+    wait_for_spare(worker)
+    assert worker._proc is not None
+    assert run_in_child(partial(idle_siblings_after, 1.0, worker._proc.pid)).unwrap() == 0
+    assert wait_for_spare(worker)
     via_worker(worker)
 
 
