@@ -190,3 +190,16 @@ def test_the_suite_is_recorded_as_git_describe_of_the_checkout(tmp_path: Path) -
     version = suite_record()["version"]
     assert version != SUITE["version"] or not (CHECKOUT / ".git").exists()
     assert suite_record(tmp_path) == SUITE  # no git there: the fixed version, no error
+
+
+def test_a_guest_takes_the_version_the_host_described(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host passes its `git describe` in the guest's environment: no git over 9p."""
+    from reports.document import SUITE, SUITE_VERSION_ENV, suite_record
+    from vm.runner import guest_command
+
+    host_version = suite_record()["version"]
+    assert f"{SUITE_VERSION_ENV}={host_version}" in guest_command(tmp_path, ["-m", "errors"])
+    monkeypatch.setenv(SUITE_VERSION_ENV, "v1-2-gabc")
+    assert suite_record(tmp_path) == {"name": SUITE["name"], "version": "v1-2-gabc"}

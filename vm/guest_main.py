@@ -13,6 +13,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from fixtures.system import dataclass_code
 from vm.boot_clock import SuiteClock, boot_record, cached_mounts, read_kmsg, uptime_s
 
 NODE_SYSFS = Path("/sys/devices/system/node")
@@ -77,7 +78,7 @@ def run_matrix(out: Path, repetition: int, extra: list[str]) -> int:
             continue
 
 
-def write_boot(out: Path, guest_main_s: float) -> float | None:
+def write_boot(out: Path, guest_main_s: float, dataclass_texts: int) -> float | None:
     """boot.json: the boot's phases from the kernel's start to the first case; returns
     the first case's start (None when no case started)."""
     clock = out / CLOCK_FILE
@@ -89,6 +90,7 @@ def write_boot(out: Path, guest_main_s: float) -> float | None:
     (out / "kmsg.txt").write_text(kmsg)  # the whole kernel log, whatever the console kept
     record = boot_record(kmsg, suite)
     record["cached_shares"] = cached_mounts(Path("/proc/self/mounts").read_text())
+    record["dataclass_texts"] = dataclass_texts  # compiled on the host; 0: compiled here
     (out / "boot.json").write_text(json.dumps(record, indent=1) + "\n")
     return suite.get("first_case")
 
@@ -131,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     boot_s = uptime_s()
+    dataclass_texts = dataclass_code.install()  # before pytest and the suite define theirs
     status_file = args.out / "status.json"
     fatal = cannot_run()
     if fatal:
@@ -147,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         for repetition in range(1, args.repeat + 1):
             status = max(status, run_matrix(args.out, repetition, extra))
     run_s = uptime_s() - boot_s
-    first_case_s = write_boot(args.out, boot_s)
+    first_case_s = write_boot(args.out, boot_s, dataclass_texts)
     status_file.write_text(
         json.dumps(
             {

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from reports.document import SUITE_VERSION_ENV, suite_record
 from vm.cached_shares import CachedShare, cached_shares, mount_script, python_paths, vng_options
 from vm.console import crashes
 from vm.errors import InfraError
@@ -96,6 +97,7 @@ def guest_command(
     argv = [
         "env",
         "PYTHONDONTWRITEBYTECODE=1",
+        f"{SUITE_VERSION_ENV}={suite_record()['version']}",
         sys.executable,
         "-m",
         "vm.guest_main",
@@ -162,6 +164,37 @@ def precompile() -> None:
     checkout the user cannot write is compiled in the guest, as before."""
     for package in GUEST_PACKAGES:
         compileall.compile_dir(REPO_ROOT / package, quiet=2)
+    compile_for_guest()
+
+
+def compile_for_guest() -> None:
+    """Have the guest's Python code compiled here, in one collection of the matrix.
+
+    pytest rewrites the asserts of the test modules, the conftest and the plugin on
+    import, and caches the result beside each module only when it may write bytecode,
+    which the guest may not; dataclasses compile the methods they generate on every
+    import. Under TCG both took seconds of every boot. A collection here, natively (about
+    two seconds), writes pytest's pycs and the dataclasses' code
+    (fixtures/system/dataclass_code.py); the guest's Python, the same interpreter, reads
+    both. Best effort, like precompile.
+    """
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    environment["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    command = [sys.executable, "-m", "fixtures.system.dataclass_code"]
+    command += ["conformance", "--collect-only", "-q"]
+    try:
+        subprocess.run(
+            command,
+            cwd=REPO_ROOT,
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=300,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        pass
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
