@@ -368,6 +368,41 @@ def test_no_spare_is_cloned_while_a_case_child_runs(worker: Forkserver) -> None:
     via_worker(worker)
 
 
+class UnpickledBy:
+    """Notes in `path` the pid of each process that unpickles it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __setstate__(self, state: dict[str, Path]) -> None:
+        self.path = state["path"]
+        with self.path.open("a") as notes:
+            notes.write(f"{os.getpid()}\n")
+
+
+def pid_with(_: UnpickledBy) -> int:
+    return os.getpid()
+
+
+def test_an_idle_spare_rehearses_the_last_workload_before_its_own(
+    worker: Forkserver, tmp_path: Path
+) -> None:
+    """The spare unpickles the last case's workload while idle (its copy-on-write faults
+    off the next case's time), before it reads its own: a case's spare is never busy."""
+    notes = tmp_path / "unpickled-by"
+    first = run_in_child(partial(pid_with, UnpickledBy(notes))).unwrap()
+    spare = wait_for_spare(worker)
+    deadline = time.monotonic() + 10
+    while str(spare) not in notes.read_text().split() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    unpicklers = [int(pid) for pid in notes.read_text().split()]
+    assert worker._proc is not None
+    # the first case's own child, the worker (importing for the spares), the new spare
+    assert sorted(unpicklers) == sorted([first, worker._proc.pid, spare])
+    assert run_in_child(pids).unwrap() == (spare, os.getpid())
+    via_worker(worker, children=2)
+
+
 def name_of_this_process() -> bytes:
     return Path("/proc/self/comm").read_bytes().strip()
 
