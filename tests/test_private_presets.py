@@ -61,6 +61,8 @@ def test_kernel_parameters_reach_the_vng_command(tmp_path: Path) -> None:
     )
     appended = [command[i + 1] for i, word in enumerate(command) if word == "--append"]
     assert appended[-1] == "private_node=2"
+    # every guest boots with NUMA balancing off: no static-key patching per module
+    assert "numa_balancing=disable" in appended
     assert "--private-provider=kernel" in guest_script(tmp_path, preset.pytest_options())
 
 
