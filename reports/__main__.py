@@ -135,10 +135,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if arguments.command == "gate":
             return _gate(arguments)
         if arguments.command == "speed":
+            from reports.document import DocumentError
             from reports.document import load as load_document
             from reports.speed import speed_table
 
-            sys.stdout.write(speed_table(load_document(arguments.file)))
+            try:
+                document = load_document(arguments.file)
+            except DocumentError as error:
+                raise UserError(str(error)) from None
+            sys.stdout.write(speed_table(document))
             return 0
         _table(arguments.files, arguments.format, arguments.output)
     except SuiteError as error:

@@ -43,9 +43,10 @@ def test_table_prints_markdown_to_stdout() -> None:
     assert "expected `N2=256`, observed `N0=200 N2=56`" in finished.stdout
 
 
-def test_missing_file_is_one_line_and_non_zero(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [["table", RUN_FILES[0]], ["speed"]])
+def test_missing_file_is_one_line_and_non_zero(tmp_path: Path, command: list[str | Path]) -> None:
     missing = tmp_path / "no-such-run.json"
-    finished = run_reports("table", RUN_FILES[0], missing)
+    finished = run_reports(*command, missing)
     assert finished.returncode == 2  # UserError: the command was wrong, not the machine
     assert finished.stdout == ""
     assert finished.stderr == f"reports: error: {missing}: no such result file\n"
