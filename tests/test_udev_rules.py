@@ -57,6 +57,7 @@ def test_the_mask_links_each_hidden_file_to_dev_null(tmp_path: Path) -> None:
 def test_no_mount_where_the_guest_has_no_rules_folder(tmp_path: Path) -> None:
     assert vng_options(tmp_path, guest_rules_dir=tmp_path / "missing") == []
     assert not (tmp_path / MASK_DIR).exists()
+    assert hidden_rules([tmp_path / "no-such-folder"]) == []  # a host without udev's rules
 
 
 def test_the_vng_command_mounts_the_mask_and_picks_the_tcg_cpu(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ MASK_DIR = "udev-rules.d"  # in the run folder
 
 def hidden_rules(rules_dirs: Sequence[Path] = HOST_RULES_DIRS) -> list[str]:
     """The names of the host's rule files the guest should not run."""
-    names = {path.name for folder in rules_dirs if folder.is_dir() for path in folder.glob("*.rules")}
+    names = {path.name for folder in rules_dirs for path in folder.glob("*.rules")}
     return sorted(names - set(KEPT_RULES))
 
 
