@@ -55,10 +55,12 @@ def test_past():
 """
 
 
+Run = tuple[dict[str, dict[str, object]], str, list[str]]
+
+
 @pytest.fixture
-def run(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-) -> tuple[dict[str, dict[str, object]], str]:
+def run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Run:
+    """The cases of the document, the KTAP stream, the planned order of the cases."""
     monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))  # the plugin runs from the checkout
     pytester.makepyfile(test_area=CASES)
     pytester.makeini("[pytest]\naddopts = -p fixtures.plugin -p no:cacheprovider\n")
@@ -68,11 +70,12 @@ def run(
         f"--result-json={result_json}", f"--ktap={ktap}", "--case-timeout=1"
     )
     document = json.loads(result_json.read_text())
-    return {c["id"]: c for c in document["cases"]}, ktap.read_text()
+    planned = (pytester.path / "planned_cases").read_text().splitlines()
+    return {c["id"]: c for c in document["cases"]}, ktap.read_text(), planned
 
 
-def test_verdicts_document_and_ktap(run: tuple[dict[str, dict[str, object]], str]) -> None:
-    cases, ktap = run
+def test_verdicts_document_and_ktap(run: Run) -> None:
+    cases, ktap, planned = run
     verdicts = {cid: c["verdict"] for cid, c in cases.items()}
     assert verdicts == {
         "area-pass-one": "pass",
@@ -98,6 +101,8 @@ def test_verdicts_document_and_ktap(run: tuple[dict[str, dict[str, object]], str
     assert lines[:2] == ["KTAP version 1", f"1..{len(cases)}"]
     results = [line for line in lines if line.startswith(("ok ", "not ok "))]
     assert len(results) == len(cases)
+    # The planned order (what a dead guest's run is salvaged by) is the order they ran in.
+    assert planned == [line.removeprefix("not ").split()[2] for line in results]
     assert (
         "ok 7 area-unsupported # SKIP unsupported: MPOL_WEIGHTED_INTERLEAVE needs Linux 6.9"
         in lines

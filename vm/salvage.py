@@ -1,10 +1,11 @@
 """A result document from a guest that died: its head, its KTAP stream, its last case.
 
 When the kernel panics or hangs, the guest never writes result.json. What it wrote as it
-went survives in the run folder: result-head.json (kernel, topology, profile) at the start,
-one KTAP line per finished case, and current_case naming the case that was running. The
-case that was running when the kernel died is marked `error` with the console's lines.
-Reading the head and the KTAP stream is the contract's (reports/document.py).
+went survives in the run folder: result-head.json (kernel, topology, profile) and
+planned_cases (the ids in the order they run) when collection ended, and one KTAP line
+per finished case. The case that was running when the kernel died, the first planned one
+without a KTAP line, is marked `error` with the console's lines. Reading the head and the
+KTAP stream is the contract's (reports/document.py).
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ def salvage(run_dir: Path, crashes: list[str]) -> ResultDocument | None:
     document = load(head)
     ktap = run_dir / "results.ktap"
     cases = parse_ktap(ktap.read_text(errors="replace")) if ktap.exists() else []
-    current = run_dir / "current_case"
-    running = current.read_text().strip() if current.exists() else ""
-    if running and running not in {c.id for c in cases}:
+    planned = run_dir / "planned_cases"
+    order = planned.read_text(errors="replace").splitlines() if planned.exists() else []
+    finished = {c.id for c in cases}
+    running = next((case for case in order if case and case not in finished), "")
+    if running:
         excerpt = (
             " | ".join(crashes[:5]) or "no crash line on the console: the guest hung or was lost"
         )
