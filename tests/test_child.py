@@ -369,13 +369,15 @@ def test_no_spare_is_cloned_while_a_case_child_runs(worker: Forkserver) -> None:
 
 
 class UnpickledBy:
-    """Notes in `path` the pid of each process that unpickles it."""
+    """Notes in `path` the pid of each process that unpickles it, `seconds` after it began."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, seconds: float = 0.0) -> None:
         self.path = path
+        self.seconds = seconds
 
-    def __setstate__(self, state: dict[str, Path]) -> None:
-        self.path = state["path"]
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        time.sleep(self.seconds)
         with self.path.open("a") as notes:
             notes.write(f"{os.getpid()}\n")
 
@@ -403,31 +405,13 @@ def test_an_idle_spare_rehearses_the_last_workload_before_its_own(
     via_worker(worker, children=2)
 
 
-class NotedAfter:
-    """Unpickling it takes `seconds`, then notes the unpickler's pid in `path`."""
-
-    def __init__(self, path: Path, seconds: float) -> None:
-        self.path = path
-        self.seconds = seconds
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        time.sleep(self.seconds)
-        with self.path.open("a") as notes:
-            notes.write(f"{os.getpid()}\n")
-
-
-def pid_after(_: NotedAfter) -> int:
-    return os.getpid()
-
-
 def test_a_spare_comes_to_pytest_only_once_it_has_rehearsed(
     worker: Forkserver, tmp_path: Path
 ) -> None:
     """An idle spare at work (its rehearsal) inside the next case's window would allocate
     there: the worker sends it only once the rehearsal is over."""
     notes = tmp_path / "unpickled-by"
-    run_in_child(partial(pid_after, NotedAfter(notes, 0.5))).unwrap()
+    run_in_child(partial(pid_with, UnpickledBy(notes, seconds=0.5))).unwrap()
     assert worker.wait_ready(10)
     spare = worker._take()  # the spare the worker sent, as the next case takes it
     assert spare is not None
