@@ -68,9 +68,10 @@ STEADY_KEYS = ("numa_balancing=disable",)
 # The CPU a TCG guest gets. vng asks for `max`, every feature TCG can emulate: XSAVE and
 # AVX2 among them, which the kernel then switches and glibc's string functions use, all
 # emulated. QEMU's default model (AMD, so no PTI either) with x86-64-v2's additions (so a
-# Python built for v2 still runs) reached the first case 1-3 s sooner in alternating
-# boots. Not `max,-xsave`: QEMU still reports AVX2 then, and raid6_pq (btrfs) ran AVX2
-# code into an invalid-opcode Oops.
+# Python built for v2 still runs): in alternating boots the flags area alone took ~15 s
+# against ~40 s with `max`, and `import pytest` and fork+exit were faster. Not
+# `max,-xsave`: QEMU still reports AVX2 then, and raid6_pq (btrfs) ran AVX2 code into an
+# invalid-opcode Oops.
 TCG_CPU = "qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt"
 # The suite's packages, compiled on the host before a boot (a second, natively): the
 # guest writes no bytecode, and compiling them there took seconds of every boot under TCG.
