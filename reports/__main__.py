@@ -1,6 +1,7 @@
 """Command line: `python -m reports table [--format markdown|csv|html] FILE... [-o OUT]`
 `python -m reports gate BASELINE CURRENT [--summary OUT.md] [--junit OUT.xml]` and
-`python -m reports speed FILE` (how fast one run went, per area).
+`python -m reports speed FILE` (how fast one run went, per area) and
+`python -m reports junit FILE [-o OUT]` (JUnit XML of one run).
 
 Errors the suite knows (reports.errors.SuiteError) come out as one line on stderr and the error's
 exit status, never as a traceback; so does a missing third-party module (exit status 2): the
@@ -80,6 +81,14 @@ def _parser() -> argparse.ArgumentParser:
         help="benchmark table of one run: per area cases, seconds, cases/s; outside cases; boot",
     )
     speed.add_argument("file", type=Path, metavar="FILE", help="the result document of one run")
+    junit = commands.add_parser(
+        "junit",
+        help="JUnit XML of one run: fail a failure, error an error, skip and unsupported skipped",
+    )
+    junit.add_argument("file", type=Path, metavar="FILE", help="the result document of one run")
+    junit.add_argument(
+        "-o", "--output", type=Path, metavar="OUT", help="write the XML here, not stdout"
+    )
     return parser
 
 
@@ -122,11 +131,15 @@ def expand(paths: Sequence[Path]) -> list[Path]:
 
 
 def _table(files: Sequence[Path], report_format: str, output: Path | None) -> None:
-    report = _formats()[report_format]([load(file) for file in expand(files)])
+    _emit(_formats()[report_format]([load(file) for file in expand(files)]), output)
+
+
+def _emit(text: str, output: Path | None) -> None:
+    """The text on stdout, or into `output`."""
     if output is None:
-        sys.stdout.write(report)
+        sys.stdout.write(text)
         return
-    _write(output, report)
+    _write(output, text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -144,6 +157,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             except DocumentError as error:
                 raise UserError(str(error)) from None
             sys.stdout.write(speed_table(document))
+            return 0
+        if arguments.command == "junit":
+            from reports.junit import run_junit
+
+            _emit(run_junit(load(arguments.file)), arguments.output)
             return 0
         _table(arguments.files, arguments.format, arguments.output)
     except SuiteError as error:

@@ -131,6 +131,7 @@ def command_run(request: RunRequest) -> int:
         flaky = guest_result.run["flaky_cases"]
         guest.progress.phase(f"repeat: {request.repeat} runs, {len(flaky)} flaky case(s)")
 
+    from reports.junit import run_junit
     from reports.results import load
     from reports.table import markdown_report
     from vm.annotate import annotate
@@ -151,7 +152,10 @@ def command_run(request: RunRequest) -> int:
     text = document.to_json()
     result_file.write_text(text)
     run.result_file.write_text(text)
-    print(markdown_report([load(result_file)]))
+    loaded = load(result_file)
+    # From the document, so that a dead guest's run has one too (salvage).
+    (run.run_dir / "junit.xml").write_text(run_junit(loaded), encoding="utf-8")
+    print(markdown_report([loaded]))
     print(f"\nresult: {result_file}\nrun folder: {run.run_dir}", file=sys.stderr)
     for line in run.crashes:
         print(f"console: {line}", file=sys.stderr)
