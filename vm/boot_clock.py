@@ -31,7 +31,8 @@ KERNEL_MILESTONES = (
 )
 # (phase, the suite's stamp that ends it), in order; the stamps are written by the suite.
 SUITE_MILESTONES = (
-    ("script to the suite (sh, Python start)", "guest_main"),
+    ("script to the suite (sh, Python start)", "python"),
+    ("module snapshot (read, installed)", "guest_main"),
     ("suite to pytest (checks, fork)", "pytest"),
     ("pytest start (imports, plugins, configure)", "configured"),
     ("collection", "collected"),

@@ -7,28 +7,58 @@ lost VM, whatever the console says.
 from __future__ import annotations
 
 import argparse
+import configparser
 import json
 import os
 import sys
 import traceback
 from pathlib import Path
 
-from fixtures.system import dataclass_code
+from fixtures.system import dataclass_code, module_code
 from vm.boot_clock import SuiteClock, boot_record, cached_mounts, read_kmsg, uptime_s
 
 NODE_SYSFS = Path("/sys/devices/system/node")
 CLOCK_FILE = "suite-clock.json"  # the first session's stamps, written by SuiteClock
 
 
+PYTEST_INI = Path(__file__).resolve().parent.parent / "conformance" / "pytest.ini"
+# Plugins the guest has no use for beyond those the ini turns off: no one is at a pdb
+# prompt in a guest, and the host writes junit.xml from the result document (which a
+# dead guest's salvage has too), where the plugin cost ~1 ms of every case under TCG.
+GUEST_ONLY_BLOCKED_PLUGINS = ("debugging", "junitxml")
+# Extension modules pytest imports only to do without them here: readline (capture's
+# workaround, for interactive use) and OpenSSL's _hashlib (hashlib falls back to its
+# built-in hashes). Loading their shared libraries over 9p took ~0.3 s of every boot.
+GUEST_UNUSED_MODULES = ("readline", "_hashlib")
+
+
+def blocked_plugins(ini: Path = PYTEST_INI) -> list[str]:
+    """`-p no:NAME` for the ini's disabled plugins and the guest's own, as command-line
+    arguments: pytest imports its default plugins before it reads the ini's addopts, so
+    only a command-line `-p no:` keeps one from being imported at all."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(ini.read_text())
+    words = parser.get("pytest", "addopts", fallback="").split()
+    names = [w[len("no:") :] for w in words if w.startswith("no:")]
+    return [f"-pno:{name}" for name in dict.fromkeys([*names, *GUEST_ONLY_BLOCKED_PLUGINS])]
+
+
 def pytest_args(out: Path, repetition: int, extra: list[str]) -> list[str]:
     suffix = "" if repetition == 1 else f".r{repetition}"
     return [
+        *blocked_plugins(),
         "conformance",
         f"--result-json={out / f'result{suffix}.json'}",
-        f"--junitxml={out / f'junit{suffix}.xml'}",
         f"--ktap={out / f'results{suffix}.ktap'}",
         *extra,
     ]
+
+
+def block_unused_modules() -> None:
+    """Make `import` of GUEST_UNUSED_MODULES fail at once (None in sys.modules), so that
+    their importers take their fallback."""
+    for name in GUEST_UNUSED_MODULES:
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
 
 
 def _session(args: list[str], plugins: list[object]) -> int:
@@ -36,6 +66,7 @@ def _session(args: list[str], plugins: list[object]) -> int:
     # The matrix needs no third-party pytest plugin; loading the host's (hypothesis,
     # pytest-benchmark, ...) cost a minute and more of every boot under TCG.
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    block_unused_modules()
     import pytest
 
     return int(pytest.main(args, plugins=plugins))
@@ -78,11 +109,13 @@ def run_matrix(out: Path, repetition: int, extra: list[str]) -> int:
             continue
 
 
-def write_boot(out: Path, guest_main_s: float, dataclass_texts: int) -> float | None:
-    """boot.json: the boot's phases from the kernel's start to the first case; returns
-    the first case's start (None when no case started)."""
+def write_boot(
+    out: Path, stamps: dict[str, float], dataclass_texts: int, modules: int
+) -> float | None:
+    """boot.json: the boot's phases from the kernel's start to the first case (`stamps`:
+    the suite's own so far); returns the first case's start (None when no case started)."""
     clock = out / CLOCK_FILE
-    suite = {"guest_main": guest_main_s}
+    suite = dict(stamps)
     if clock.exists():
         suite.update(json.loads(clock.read_text()))
         clock.unlink()
@@ -91,6 +124,7 @@ def write_boot(out: Path, guest_main_s: float, dataclass_texts: int) -> float | 
     record = boot_record(kmsg, suite)
     record["cached_shares"] = cached_mounts(Path("/proc/self/mounts").read_text())
     record["dataclass_texts"] = dataclass_texts  # compiled on the host; 0: compiled here
+    record["snapshot_modules"] = modules  # served from the host's snapshot; 0: none
     (out / "boot.json").write_text(json.dumps(record, indent=1) + "\n")
     return suite.get("first_case")
 
@@ -132,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
         "pytest_args", nargs=argparse.REMAINDER, help="passed on to pytest (or the benchmark)"
     )
     args = parser.parse_args(argv)
+    python_s = uptime_s()
+    # From here on, the modules the host's collection imported come from its snapshot.
+    modules = module_code.install()
     boot_s = uptime_s()
     dataclass_texts = dataclass_code.install()  # before pytest and the suite define theirs
     status_file = args.out / "status.json"
@@ -150,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         for repetition in range(1, args.repeat + 1):
             status = max(status, run_matrix(args.out, repetition, extra))
     run_s = uptime_s() - boot_s
-    first_case_s = write_boot(args.out, boot_s, dataclass_texts)
+    stamps = {"python": python_s, "guest_main": boot_s}
+    first_case_s = write_boot(args.out, stamps, dataclass_texts, modules)
     status_file.write_text(
         json.dumps(
             {

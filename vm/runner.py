@@ -1,8 +1,9 @@
 """Boot a kernel with virtme-ng and run the matrix in it; results come back as files.
 
 The guest sees the host's root filesystem read-only (so the same Python and pytest run
-there) and one read-write folder, the run folder, where it leaves result.json, junit.xml
-status.json and results.ktap. The console goes to console.log as evidence only.
+there) and one read-write folder, the run folder, where it leaves result.json,
+status.json and results.ktap (the host adds junit.xml from the result). The console goes
+to console.log as evidence only.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from fixtures.system.module_code import ENV as MODULE_CODE_ENV
 from reports.document import SUITE_VERSION_ENV, suite_record
 from vm.cached_shares import CachedShare, cached_shares, mount_script, python_paths, vng_options
 from vm.console import crashes
 from vm.errors import InfraError
+from vm.guest_main import blocked_plugins
 from vm.progress import Progress
 from vm.topology import TopologyPreset
 from vm.udev_rules import vng_options as udev_rules_options
@@ -77,6 +80,7 @@ TCG_CPU = "qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt"
 # guest writes no bytecode, and compiling them there took seconds of every boot under TCG.
 GUEST_PACKAGES = ("fixtures", "conformance", "reports", "vm")
 GUEST_SCRIPT = "guest.sh"  # in the run folder: what the guest runs
+MODULE_CODE = "module-code.bin"  # in the run folder: the snapshot of this boot, then removed
 
 
 @dataclass(frozen=True)
@@ -108,13 +112,17 @@ def vng_executable() -> str:
 
 
 def guest_command(
-    run_dir: Path, pytest_args: Sequence[str], guest_options: Sequence[str] = ()
+    run_dir: Path,
+    pytest_args: Sequence[str],
+    guest_options: Sequence[str] = (),
+    module_code: Path | None = None,
 ) -> str:
     """The command line that starts the suite in the guest, quoted here, once."""
     argv = [
         "env",
         "PYTHONDONTWRITEBYTECODE=1",
         f"{SUITE_VERSION_ENV}={suite_record()['version']}",
+        *([f"{MODULE_CODE_ENV}={module_code}"] if module_code is not None else []),
         sys.executable,
         "-m",
         "vm.guest_main",
@@ -132,13 +140,14 @@ def guest_script(
     pytest_args: Sequence[str],
     guest_options: Sequence[str] = (),
     shares: Sequence[CachedShare] = (),
+    module_code: Path | None = None,
 ) -> str:
     """What the guest's shell runs: mount the cached `shares`, then start the suite."""
     return (
         "# Written by vm.runner into the run folder; vng runs it as the guest's command.\n"
         + mount_script(shares, run_dir, REPO_ROOT)
         + "exec "
-        + guest_command(run_dir, pytest_args, guest_options)
+        + guest_command(run_dir, pytest_args, guest_options, module_code)
         + "\n"
     )
 
@@ -176,16 +185,19 @@ def vng_command(
     return command
 
 
-def precompile() -> None:
+def precompile(run_dir: Path) -> Path | None:
     """Compile the suite's modules into their __pycache__ here, where it is fast; the
     guest reads them (PYTHONDONTWRITEBYTECODE only stops it writing). Best effort: a
-    checkout the user cannot write is compiled in the guest, as before."""
+    checkout the user cannot write is compiled in the guest, as before. Returns the
+    module snapshot written for this boot (compile_for_guest), None when there is none."""
     for package in GUEST_PACKAGES:
         compileall.compile_dir(REPO_ROOT / package, quiet=2)
-    compile_for_guest()
+    snapshot = run_dir / MODULE_CODE
+    compile_for_guest(snapshot)
+    return snapshot if snapshot.exists() else None
 
 
-def compile_for_guest() -> None:
+def compile_for_guest(modules: Path | None = None) -> None:
     """Have the guest's Python code compiled here, in one collection of the matrix.
 
     pytest rewrites the asserts of the test modules, the conftest and the plugin on
@@ -193,13 +205,15 @@ def compile_for_guest() -> None:
     which the guest may not; dataclasses compile the methods they generate on every
     import. Under TCG both took seconds of every boot. A collection here, natively (about
     two seconds), writes pytest's pycs and the dataclasses' code
-    (fixtures/system/dataclass_code.py); the guest's Python, the same interpreter, reads
-    both. Best effort, like precompile.
+    (fixtures/system/dataclass_code.py), and into `modules` the code of every module it
+    imported (fixtures/system/module_code.py); the guest's Python, the same interpreter,
+    reads them. Best effort, like precompile.
     """
     environment = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     environment["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     command = [sys.executable, "-m", "fixtures.system.dataclass_code"]
-    command += ["conformance", "--collect-only", "-q"]
+    command += [f"--modules={modules}"] if modules is not None else []
+    command += [*blocked_plugins(), "conformance", "--collect-only", "-q"]
     try:
         subprocess.run(
             command,
@@ -237,10 +251,10 @@ def run_in_vm(
 ) -> GuestRun:
     """Boot `image` with `preset`, run the matrix, and say what became of the guest."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    precompile()
+    module_code = precompile(run_dir)
     console_log = run_dir / "console.log"
     shares = cached_shares([REPO_ROOT, *python_paths()])
-    script = guest_script(run_dir, pytest_args, guest_options, shares)
+    script = guest_script(run_dir, pytest_args, guest_options, shares, module_code)
     (run_dir / GUEST_SCRIPT).write_text(script)
     command = vng_command(image, preset, run_dir, accel=accel, append=append, shares=shares)
     (run_dir / "command.json").write_text(json.dumps(command, indent=1) + "\n")
@@ -269,6 +283,9 @@ def run_in_vm(
         except BaseException:
             _stop(process)
             raise
+        finally:
+            if module_code is not None:
+                module_code.unlink(missing_ok=True)  # megabytes, of use to this boot only
     wall_s = time.monotonic() - started
     found = tuple(crashes(console_log))
     status_file = run_dir / "status.json"

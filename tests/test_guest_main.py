@@ -1,0 +1,60 @@
+"""The guest's pytest command line: the plugins it blocks are never imported, and the
+modules it makes unimportable leave pytest and hashlib working."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from vm.guest_main import (
+    GUEST_ONLY_BLOCKED_PLUGINS,
+    blocked_plugins,
+    pytest_args,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Run in a fresh interpreter, as the guest's pytest child does: block, import, collect.
+SESSION = """
+import json, sys
+from vm.guest_main import block_unused_modules, blocked_plugins
+block_unused_modules()
+import pytest
+status = pytest.main([*blocked_plugins(), "--collect-only", "-q", sys.argv[1]])
+import hashlib
+digest = hashlib.sha256(b"mempolicy").hexdigest()[:8]
+watched = ("unittest", "pdb", "xml.etree.ElementTree", "readline", "_hashlib")
+print(json.dumps({"status": int(status), "digest": digest,
+                  "imported": [m for m in watched if sys.modules.get(m) is not None]}))
+"""
+
+
+def test_the_ini_s_disabled_plugins_and_the_guest_s_come_first_on_the_command_line() -> None:
+    args = pytest_args(Path("/run"), 1, ["-m", "errors"])
+    blocked = args[: args.index("conformance")]
+    ini_words = (REPO / "conformance" / "pytest.ini").read_text().split()
+    ini_blocked = [w.removeprefix("no:") for w in ini_words if w.startswith("no:")]
+    assert ini_blocked, "the ini turns no plugin off any more: this test checks nothing"
+    assert blocked == blocked_plugins()
+    assert {b.removeprefix("-pno:") for b in blocked} == {*ini_blocked, *GUEST_ONLY_BLOCKED_PLUGINS}
+    assert not any(a.startswith("--junitxml") for a in args)  # the host writes junit.xml
+    assert args[-2:] == ["-m", "errors"]
+
+
+def test_blocked_plugins_and_modules_are_never_imported_and_pytest_still_runs(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "test_one.py").write_text("def test_one():\n    assert True\n")
+    finished = subprocess.run(
+        [sys.executable, "-c", SESSION, str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PATH": "/usr/bin:/bin"},
+    )
+    assert finished.returncode == 0, finished.stderr
+    report = json.loads(finished.stdout.strip().splitlines()[-1])
+    assert report["status"] == 0  # collected the one test
+    assert report["digest"] == "bc07610c"  # sha256 from hashlib's built-in fallback
+    assert report["imported"] == []
