@@ -46,5 +46,5 @@ def test_the_guest_script_mounts_before_the_suite_starts(tmp_path: Path) -> None
     assert "cache=loose" in lines[mount] and lines[mount].split()[-1] == str(tmp_path)
     assert lines[start - 1].startswith("cd ")
     assert lines[start].endswith(
-        "-m vm.guest_main --out " + str(tmp_path / "runs" / "x") + " --repeat 1 -- -m readback"
+        "-m vm.guest_entry --out " + str(tmp_path / "runs" / "x") + " --repeat 1 -- -m readback"
     )

@@ -151,7 +151,8 @@ def private_node_problem() -> str | None:
     return check_private_node(Path("/proc/cmdline").read_text(), log)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, python_s: float | None = None) -> int:
+    """`python_s`: when the guest's Python started (vm.guest_entry); else now."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
         "--out", type=Path, required=True, help="results folder shared with the host"
@@ -166,8 +167,9 @@ def main(argv: list[str] | None = None) -> int:
         "pytest_args", nargs=argparse.REMAINDER, help="passed on to pytest (or the benchmark)"
     )
     args = parser.parse_args(argv)
-    python_s = uptime_s()
-    # From here on, the modules the host's collection imported come from its snapshot.
+    python_s = uptime_s() if python_s is None else python_s
+    # From here on, the modules the host's collection imported come from its snapshot
+    # (vm.guest_entry installs it before this module's imports).
     modules = module_code.install()
     boot_s = uptime_s()
     dataclass_texts = dataclass_code.install()  # before pytest and the suite define theirs

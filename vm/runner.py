@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fixtures.system.module_code import ENV as MODULE_CODE_ENV
+from fixtures.system.module_code import boot_file
 from reports.document import SUITE_VERSION_ENV, suite_record
 from vm.cached_shares import CachedShare, cached_shares, mount_script, python_paths, vng_options
 from vm.console import crashes
@@ -80,7 +81,6 @@ TCG_CPU = "qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt"
 # guest writes no bytecode, and compiling them there took seconds of every boot under TCG.
 GUEST_PACKAGES = ("fixtures", "conformance", "reports", "vm")
 GUEST_SCRIPT = "guest.sh"  # in the run folder: what the guest runs
-MODULE_CODE = "module-code.bin"  # in the run folder: the snapshot of this boot, then removed
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ def guest_command(
         *([f"{MODULE_CODE_ENV}={module_code}"] if module_code is not None else []),
         sys.executable,
         "-m",
-        "vm.guest_main",
+        "vm.guest_entry",
         "--out",
         str(run_dir),
         *guest_options,
@@ -192,7 +192,7 @@ def precompile(run_dir: Path) -> Path | None:
     module snapshot written for this boot (compile_for_guest), None when there is none."""
     for package in GUEST_PACKAGES:
         compileall.compile_dir(REPO_ROOT / package, quiet=2)
-    snapshot = run_dir / MODULE_CODE
+    snapshot = boot_file(run_dir.name)
     compile_for_guest(snapshot)
     return snapshot if snapshot.exists() else None
 
