@@ -2,10 +2,14 @@
 modules it makes unimportable leave pytest and hashlib working."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from vm.guest_entry import extend_path
 from vm.guest_main import (
     GUEST_ONLY_BLOCKED_PLUGINS,
     blocked_plugins,
@@ -58,3 +62,32 @@ def test_blocked_plugins_and_modules_are_never_imported_and_pytest_still_runs(
     assert report["status"] == 0  # collected the one test
     assert report["digest"] == "bc07610c"  # sha256 from hashlib's built-in fallback
     assert report["imported"] == []
+
+
+def test_extend_path_appends_what_is_missing_in_order() -> None:
+    before = list(sys.path)
+    try:
+        extend_path(os.pathsep.join(["/nowhere/b", before[-1], "", "/nowhere/a"]))
+        assert sys.path == [*before, "/nowhere/b", "/nowhere/a"]
+    finally:
+        sys.path[:] = before
+
+
+def test_a_python_without_site_imports_pytest_and_cffi_from_the_host_s_path() -> None:
+    """What the guest's `python -S -m vm.guest_entry` relies on: the host's sys.path stands
+    in for what site adds (the venv's site-packages)."""
+    host_path = os.pathsep.join(p for p in sys.path if p)
+    code = (
+        "import sys; from vm.guest_entry import extend_path; extend_path(sys.argv[1]);"
+        "import pytest, _cffi_backend; print(sys.flags.no_site, pytest.__file__)"
+    )
+    finished = subprocess.run(
+        [sys.executable, "-S", "-c", code, host_path],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stderr
+    no_site, pytest_file = finished.stdout.split()
+    assert no_site == "1" and pytest_file == pytest.__file__

@@ -27,6 +27,7 @@ from reports.document import SUITE_VERSION_ENV, suite_record
 from vm.cached_shares import CachedShare, cached_shares, mount_script, python_paths, vng_options
 from vm.console import crashes
 from vm.errors import InfraError
+from vm.guest_entry import PATH_ENV as GUEST_PATH_ENV
 from vm.guest_main import blocked_plugins
 from vm.progress import Progress
 from vm.topology import TopologyPreset
@@ -123,7 +124,9 @@ def guest_command(
         "PYTHONDONTWRITEBYTECODE=1",
         f"{SUITE_VERSION_ENV}={suite_record()['version']}",
         *([f"{MODULE_CODE_ENV}={module_code}"] if module_code is not None else []),
+        f"{GUEST_PATH_ENV}={os.pathsep.join(p for p in sys.path if p)}",
         sys.executable,
+        "-S",  # without site: vm/guest_entry.py says why, and puts our sys.path back
         "-m",
         "vm.guest_entry",
         "--out",
