@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from fixtures.system import dataclass_code
-from fixtures.system.dataclass_code import MAGIC, install, load, save
+from fixtures.system.code_file import MAGIC
+from fixtures.system.dataclass_code import install, load, save
 
 REPO = Path(__file__).resolve().parent.parent
 
