@@ -105,4 +105,4 @@ def test_results_travel_as_files(guest_run: tuple[Any, dict[str, Any]]) -> None:
     # The guest imported from the host's module snapshot, which is gone after the boot.
     boot = json.loads((run_dir / "boot.json").read_text())
     assert boot["snapshot_modules"] > 100
-    assert not list(module_code.FOLDER.glob(f"module-code.{run_dir.name}.*"))
+    assert not list(Path(module_code.FOLDER).glob(f"module-code.{run_dir.name}.*"))
