@@ -7,12 +7,40 @@ from array import array
 import pytest
 
 from fixtures.abi.syscalls import _pointers
-from fixtures.system.memory import PAGE_SIZE, Region
+from fixtures.system.memory import PAGE_SIZE, SEGMENT, Region, page_words
 
 
 def test_page_buffer_holds_every_page_address() -> None:
     region = Region(0x7F0000000000, 1000)
     assert [int(a) for a in region.page_buffer()] == region.page_addresses()
+
+
+@pytest.mark.parametrize("npages", [0, 1, 2, 15, 16, 17, 33, 1000, 4099, 300_000])
+@pytest.mark.parametrize(
+    "addr",
+    [
+        0x7F0000000000,  # on a 64 KiB block
+        0x7F0000003000,  # inside one: the first block is partial
+        0x7F000000F000,  # its last page
+        (1 << 32) - 5 * PAGE_SIZE,  # the upper bits carry across 4 GiB
+        0x7FFFFFFF0000 - 7 * PAGE_SIZE,  # near the top of the user half
+        0x7F0000FFF000 - 5000 * PAGE_SIZE,  # the third byte's run starts part way
+    ],
+)
+def test_page_words_are_every_page_address(addr: int, npages: int) -> None:
+    """The column fill gives the same words as one int per page, whatever the alignment."""
+    words = page_words(addr, npages)
+    assert list(words) == list(range(addr, addr + npages * PAGE_SIZE, PAGE_SIZE))
+    if npages:
+        assert _pointers(words) is words  # handed to move_pages as it is, no copy
+
+
+def test_page_words_carry_into_every_byte() -> None:
+    """Across 64 KiB, 16 MiB and 4 GiB boundaries each byte above the page steps on: a
+    column written one byte off, or a run cut at the wrong page, shows here."""
+    for boundary in (1 << 16, 1 << 24, SEGMENT, 0x7F00_0000_0000 + SEGMENT):
+        words = page_words(boundary - 2 * PAGE_SIZE, 4)
+        assert list(words) == [boundary + k * PAGE_SIZE for k in (-2, -1, 0, 1)], hex(boundary)
 
 
 def test_page_buffer_from_numpy_holds_every_page_address() -> None:
