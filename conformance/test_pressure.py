@@ -23,6 +23,7 @@ case is skipped with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ import pytest
 
 from fixtures.abi.uapi import Mode
 from fixtures.knobs.base import oom_score_adj
+from fixtures.knobs.sysctl import Sysctl
 from fixtures.matrix import PressureCase, TooFewNodes, pressure_cases
 from fixtures.oracle.modes import bind_full, pressure_spill
 from fixtures.plugin.checks import HarnessError, observed_outcome, policy_features, require
@@ -69,8 +71,18 @@ def spare_pytest() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def hogs(spare_pytest: None) -> Iterator[NodeHogs]:
-    """The processes holding nodes full, ended (their memory freed) when the module ends."""
-    with NodeHogs() as held:
+    """The processes holding nodes full, ended (their memory freed) when the module ends.
+
+    Watermark boosting is off meanwhile (put back after): an allocation that steals a
+    pageblock of another migratetype raises the zone's watermarks by a pageblock, up to
+    1.5 times the high watermark, until kswapd's next pass. A boost raised while the
+    case's region faults would move the point where PREFERRED falls back, and the case
+    could not tell that from a policy that fell back early. Suspected, not proven, in
+    `preferred-full-node1`'s intermittent failure on 6.12 (990 pages kept of 1,313
+    expected, twice in about twenty whole runs); each case records the boost it finds
+    right after its fault (`boost_after`)."""
+    no_boost = Sysctl("vm.watermark_boost_factor", "0")
+    with no_boost if os.geteuid() == 0 else contextlib.nullcontext(), NodeHogs() as held:
         yield held
 
 
@@ -139,6 +151,7 @@ def test_full_nodes(
         "room": {str(r.node): r.to_json() for r in run.rooms},
         "fill": fills_json(fills),
         "fault_s": round(run.fault_s, 2),
+        "boost_after": {str(n): b for n, b in run.boost_after.items()},
     }
     if expected.min_fallback < npages // 4:
         raise HarnessError(
