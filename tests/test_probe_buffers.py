@@ -75,3 +75,19 @@ def test_query_nodes_reads_the_same_statuses_as_move_pages() -> None:
         assert list(nodes) == move_pages(0, region.page_addresses())
         assert all(n >= 0 for n in nodes[:32]) and set(nodes[32:]) == {-2}
     assert query_nodes(Region(region.addr, 0)) == ()
+
+
+def test_bench_rows_time_every_method_and_keep_the_best() -> None:
+    """The benchmark's table on this machine (1 MiB, so it runs anywhere move_pages
+    does): one row per method, the best run never slower than the first."""
+    from fixtures.system.bench_probe import measure
+
+    rows = measure(mib=1, repeat=2, ltp_sample=16)
+    methods = [str(r["method"]) for r in rows]
+    assert methods[0] == "move_pages, one batch"
+    assert any("address words" in m for m in methods)
+    assert any("statuses made a tuple" in m for m in methods)
+    for row in rows:
+        assert row["pages"] == (16 if "get_mempolicy" in str(row["method"]) else 256)
+        assert float(row["seconds"]) <= float(row["first_s"]) + 1e-4  # both rounded to 0.1 ms
+        assert int(row["pages_per_s"]) > 0
