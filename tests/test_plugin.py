@@ -122,3 +122,22 @@ def test_area_markers_select_cases(
     outcome.assert_outcomes(passed=1, deselected=2)
     outcome = pytester.runpytest_subprocess("-m", "alpha and not beta", "-W", "error")
     outcome.assert_outcomes(passed=2, deselected=1)
+
+
+def test_fixtures_every_case_uses_name_no_request() -> None:
+    """pytest 9 builds a FixtureDef, and inspects a signature, each time a case uses a
+    fixture that names `request`: the fixtures in every case's closure do without it."""
+    import inspect
+
+    from fixtures.plugin import knobs, session, verdicts
+
+    every_case = (
+        session.topology,
+        session.profile,
+        session.kernel_release,
+        verdicts.case,
+        knobs.steady_cpuset_key,
+    )
+    for fixture in every_case:
+        function = fixture.__wrapped__  # type: ignore[attr-defined]
+        assert "request" not in inspect.signature(function).parameters, function.__name__
