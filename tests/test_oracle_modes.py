@@ -40,7 +40,7 @@ from fixtures.oracle.placement import (
 )
 from fixtures.profiles import load_profile
 from fixtures.system.topology import discover
-from fixtures.workloads.modes import parse_zoneinfo
+from fixtures.workloads.modes import parse_highatomic, parse_zoneinfo
 
 DATA = Path(__file__).parent / "data"
 # Memory nodes 0, 1, 3; CPU nodes 0, 1 and the memoryless 2; node 3 is 30 from everyone.
@@ -435,3 +435,29 @@ def test_numa_balancing_moves_pages_to_the_using_node_only_with_the_flag() -> No
     assert plain.violations((0, 0, 0, 0)) == [] and plain.violations((1, 1, 1, 1))
     outside = Policy(Mode.MPOL_BIND, frozenset({0, 3}), ModeFlag.MPOL_F_NUMA_BALANCING)
     assert balancing_placement(outside, start=0, used_from=1, npages=2).violations((0, 0)) == []
+
+
+def test_a_highatomic_reserve_is_no_room_for_user_pages() -> None:
+    """Blocks reserved for high-order atomic allocations are counted out of a user page's
+    watermark check: a zone with 3 of them (1,536 pages) falls back that much earlier."""
+    recorded = (DATA / "pagetypeinfo" / "host-6.18-1node.txt").read_text()
+    assert set(parse_highatomic(recorded).values()) == {0}
+    assert (0, "Normal") in parse_highatomic(recorded)
+    # The same file with three Normal blocks reserved (the column after Reclaimable).
+    rows = recorded.splitlines()
+    normal = next(
+        i
+        for i, r in enumerate(rows)
+        if r.startswith("Node 0, zone   Normal") and "type" not in r and len(r.split()) == 9
+    )
+    cells = rows[normal].split()
+    cells[7] = "3"
+    rows[normal] = " ".join(cells)
+    reserved = parse_highatomic("\n".join(rows))
+    assert reserved[(0, "Normal")] == 3 * 512 and reserved[(0, "DMA32")] == 0
+    zoneinfo = (DATA / "zoneinfo" / "host-6.18-1node.txt").read_text()
+    plain, held = parse_zoneinfo(zoneinfo)[0], parse_zoneinfo(zoneinfo, reserved)[0]
+    normal_zone = next(z for z in held.zones if z.highatomic)
+    assert normal_zone.highatomic == 1536
+    assert plain.above_low_now - held.above_low_now == min(1536, plain.above_low_now)
+    assert held.to_json()["highatomic"] == 1536
