@@ -98,5 +98,5 @@ def test_errno(
         else contextlib.nullcontext()
     )
     with limit:
-        outcome = run_in_child(partial(run_workload, error_case))
+        outcome = run_in_child(partial(run_workload, error_case), exit_while_judged=True)
     check_errno(case, expected, outcome)

@@ -19,8 +19,9 @@ import pytest
 
 from fixtures.abi.syscalls import get_mempolicy, set_mempolicy
 from fixtures.abi.uapi import Mode
+from fixtures.system import child as child_module
 from fixtures.system import forkserver
-from fixtures.system.child import Child, ChildFailed, run_in_child
+from fixtures.system.child import Child, ChildFailed, reap_exiting, run_in_child
 from fixtures.system.forkserver import Forkserver
 from fixtures.system.held import Held
 from fixtures.workloads.modes import Progress
@@ -191,6 +192,33 @@ def test_a_child_that_exits_without_a_report_says_how() -> None:
 
     outcome = Child(steps).receive(timeout_s=10)
     assert outcome.error == "child ended (exit 3) without a result"
+
+
+def test_a_child_left_to_exit_is_reaped_by_reap_exiting() -> None:
+    outcome = run_in_child(os.getpid, exit_while_judged=True)
+    pid = outcome.unwrap()
+    assert Path(f"/proc/{pid}").exists()  # reported, not reaped: running or a zombie
+    assert reap_exiting() == []
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def test_a_child_killed_after_it_reported_is_named_by_reap_exiting() -> None:
+    def steps() -> Iterator[int]:
+        yield os.getpid()
+
+    child = Child(steps, hold=True)  # a held child is certainly alive after its report
+    pid = child.receive(timeout_s=10).unwrap()
+    child_module._EXITING.append(child)
+    os.kill(pid, signal.SIGKILL)
+    assert reap_exiting() == [f"pid {pid}: SIGKILL"]
+    assert reap_exiting() == []
+
+
+def test_a_child_that_did_not_report_is_reaped_at_once_even_if_left_to_exit() -> None:
+    outcome = run_in_child(lambda: os.kill(os.getpid(), signal.SIGBUS), exit_while_judged=True)
+    assert outcome.signal == "SIGBUS"
+    assert child_module._EXITING == []
 
 
 # The same guarantees through the session's worker (fixtures/system/forkserver.py): the

@@ -141,3 +141,50 @@ def test_fixtures_every_case_uses_name_no_request() -> None:
     for fixture in every_case:
         function = fixture.__wrapped__  # type: ignore[attr-defined]
         assert "request" not in inspect.signature(function).parameters, function.__name__
+
+
+EXITING = """
+import os
+import signal
+from pathlib import Path
+from fixtures.system import child
+from fixtures.system.child import Child, run_in_child
+
+PIDS = []
+
+def test_left_to_exit():
+    outcome = run_in_child(os.getpid, exit_while_judged=True)
+    PIDS.append(outcome.unwrap())
+
+def test_reaped_by_the_previous_teardown():
+    assert not Path(f"/proc/{PIDS[0]}").exists()
+
+def test_killed_after_it_reported():
+    def steps():
+        yield os.getpid()
+
+    held = Child(steps, hold=True)
+    pid = held.receive(timeout_s=10).unwrap()
+    child._EXITING.append(held)
+    os.kill(pid, signal.SIGKILL)
+"""
+
+
+def test_a_child_left_to_exit_ends_within_its_case(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The case's teardown reaps what it left exiting; a child killed after its report
+    makes the case an error."""
+    monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))
+    pytester.makepyfile(test_exiting=EXITING)
+    pytester.makeini("[pytest]\naddopts = -p fixtures.plugin -p no:cacheprovider\n")
+    result_json = pytester.path / "result.json"
+    pytester.runpytest_subprocess(f"--result-json={result_json}")
+    cases = {c["id"]: c for c in json.loads(result_json.read_text())["cases"]}
+    assert {cid: c["verdict"] for cid, c in cases.items()} == {
+        "exiting-left_to_exit": "pass",
+        "exiting-reaped_by_the_previous_teardown": "pass",
+        "exiting-killed_after_it_reported": "error",
+    }
+    message = str(cases["exiting-killed_after_it_reported"]["message"])
+    assert "ended badly after it reported" in message and "SIGKILL" in message
