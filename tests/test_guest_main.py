@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.knobs import DISCARDED_AFTER_RUN_ENV
+from vm import guest_main
 from vm.guest_entry import extend_path
 from vm.guest_main import (
     GUEST_ONLY_BLOCKED_PLUGINS,
@@ -91,3 +93,21 @@ def test_a_python_without_site_imports_pytest_and_cffi_from_the_host_s_path() ->
     assert finished.returncode == 0, finished.stderr
     no_site, pytest_file = finished.stdout.split()
     assert no_site == "1" and pytest_file == pytest.__file__
+
+
+def test_the_guest_s_session_knows_its_machine_is_thrown_away(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # What _session changes in this process is put back by monkeypatch afterwards.
+    monkeypatch.setenv(DISCARDED_AFTER_RUN_ENV, "0")
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "0")
+    monkeypatch.setattr(guest_main, "block_unused_modules", lambda: None)
+    seen: list[str | None] = []
+
+    def main(args: list[str], plugins: list[object]) -> int:
+        seen.append(os.environ.get(DISCARDED_AFTER_RUN_ENV))
+        return 0
+
+    monkeypatch.setattr(pytest, "main", main)
+    assert guest_main._session(["--version"], []) == 0
+    assert seen == ["1"]

@@ -1,8 +1,11 @@
 """What the plugin does so that a run on bare metal leaves the machine as it found it, on a
 tiny project of its own (pytester, each run in a pytest subprocess)."""
 
+import os
+
 import pytest
 
+from fixtures.knobs import DISCARDED_AFTER_RUN_ENV
 from vm.runner import REPO_ROOT
 
 pytest_plugins = ["pytester"]
@@ -61,3 +64,35 @@ def test_sigterm_unwinds_like_ctrl_c(project: pytest.Pytester) -> None:
     assert result.ret == pytest.ExitCode.INTERRUPTED, result.stdout.str()
     assert (project.path / "restored").read_text() == "yes"
     result.stdout.fnmatch_lines(["*Terminated: SIGTERM*", "*1 passed*"])
+
+
+KEEPER = """
+import fixtures.plugin.knobs as knobs
+
+class RecordingCgroups:
+    def __init__(self, prefix):
+        self.prefix = prefix
+
+    def create(self, nodes):
+        open("created", "w").write(self.prefix)
+
+    def close(self):
+        open("removed", "w").write(self.prefix)
+
+knobs.CpusetCgroups = RecordingCgroups
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the keeper cgroup is made as root only")
+@pytest.mark.parametrize(("discarded", "removed"), [("", True), ("1", False)])
+def test_the_cpuset_keeper_outlives_the_session_only_in_a_discarded_guest(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, discarded: str, removed: bool
+) -> None:
+    """Removing the keeper switches the kernel's cpuset key once more at the session's end:
+    the suite's own guest (which sets DISCARDED_AFTER_RUN_ENV) leaves it in place."""
+    monkeypatch.setenv(DISCARDED_AFTER_RUN_ENV, discarded)
+    project.makeconftest(KEEPER)
+    project.makepyfile(test_one="def test_one():\n    pass\n")
+    project.runpytest_subprocess("--topology-preset=default").assert_outcomes(passed=1)
+    assert (project.path / "created").read_text() == "mempolicy-conformance-keeper"
+    assert (project.path / "removed").exists() is removed

@@ -14,6 +14,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from fixtures.knobs import DISCARDED_AFTER_RUN_ENV
 from fixtures.system import dataclass_code, module_code
 from vm.boot_clock import SuiteClock, boot_record, cached_mounts, read_kmsg, uptime_s
 
@@ -66,6 +67,7 @@ def _session(args: list[str], plugins: list[object]) -> int:
     # The matrix needs no third-party pytest plugin; loading the host's (hypothesis,
     # pytest-benchmark, ...) cost a minute and more of every boot under TCG.
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    os.environ[DISCARDED_AFTER_RUN_ENV] = "1"  # this guest ends with the run
     block_unused_modules()
     import pytest
 
