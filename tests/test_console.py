@@ -1,8 +1,14 @@
 """Crash evidence from console logs captured from real guests (tests/data/console/)."""
 
+from dataclasses import replace
 from pathlib import Path
 
-from vm.console import crashes, findings
+import pytest
+
+from vm.console import crashes, findings, pytest_stop_reason
+from vm.errors import InfraError, UserError
+from vm.phases import stopped_early
+from vm.runner import GuestRun
 
 CONSOLE = Path(__file__).parent / "data" / "console"
 
@@ -33,3 +39,52 @@ def test_oom_is_evidence_not_a_crash() -> None:
 
 def test_a_missing_log_has_nothing() -> None:
     assert crashes(CONSOLE / "absent.log") == []
+
+
+def test_the_reason_pytest_refused_its_arguments() -> None:
+    log = CONSOLE / "pytest-usage-error-6.12.log"  # `python -m vm run ... -- --bogus-option`
+    assert pytest_stop_reason(log) == "unrecognized arguments: --bogus-option"
+
+
+def test_the_reason_pytest_stopped_on_an_internal_error() -> None:
+    # Two cases with one id, before results.py tolerated the stash key left unset: the
+    # last exception is what the user saw, the KeyError that masked the usage error.
+    log = CONSOLE / "pytest-internal-error-6.12.log"
+    assert pytest_stop_reason(log).startswith("KeyError: <_pytest.stash.StashKey object")
+
+
+def test_a_clean_run_has_no_stop_reason(tmp_path: Path) -> None:
+    assert pytest_stop_reason(CONSOLE / "clean-6.1.log") == ""
+    assert pytest_stop_reason(tmp_path / "missing.log") == ""
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "text"),
+    [
+        (4, UserError, "the guest's pytest refused its arguments: unrecognized arguments"),
+        (3, InfraError, "the guest's pytest stopped on an internal error: KeyError"),
+    ],
+)
+def test_a_guest_pytest_that_stopped_early_is_one_line(
+    status: int, error: type[Exception], text: str
+) -> None:
+    log = CONSOLE / (
+        "pytest-usage-error-6.12.log" if status == 4 else "pytest-internal-error-6.12.log"
+    )
+    run = GuestRun(
+        run_dir=log.parent,
+        console_log=log,
+        status="ok",
+        wall_s=15.0,
+        boot_s=10.0,
+        pytest_exit=status,
+        crashes=(),
+        fatal=None,
+        suite_s=2.0,
+        first_case_s=None,
+    )
+    with pytest.raises(error, match=text) as raised:
+        stopped_early(run)
+    assert "\n" not in str(raised.value)
+    stopped_early(replace(run, pytest_exit=1))  # failed cases: a verdict, not an error
+    stopped_early(replace(run, pytest_exit=5))  # no case selected: an empty table

@@ -188,3 +188,30 @@ def test_a_child_left_to_exit_ends_within_its_case(
     }
     message = str(cases["exiting-killed_after_it_reported"]["message"])
     assert "ended badly after it reported" in message and "SIGKILL" in message
+
+
+def test_two_cases_with_one_id_are_a_usage_error_that_names_both(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))
+    pytester.makepyfile(
+        test_twice="""
+import pytest
+
+@pytest.mark.parametrize("i", [0])
+def test_a(i):
+    pass
+
+@pytest.mark.parametrize("i", [0])
+def test_b(i):
+    pass
+"""
+    )
+    pytester.makeini("[pytest]\naddopts = -p fixtures.plugin -p no:cacheprovider\n")
+    result = pytester.runpytest_subprocess(f"--result-json={pytester.path / 'result.json'}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    output = result.stdout.str() + result.stderr.str()
+    assert (
+        "case id twice-0 names both test_twice.py::test_a[0] and test_twice.py::test_b[0]" in output
+    )
+    assert "KeyError" not in output

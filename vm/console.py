@@ -7,11 +7,17 @@ Results never come from the console; it is only scanned for signs that the kerne
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from fixtures.system.kmsg import CRASHES, FINDINGS, crash_lines, findings
 
-__all__ = ["CRASHES", "FINDINGS", "crashes", "findings"]
+__all__ = ["CRASHES", "FINDINGS", "crashes", "findings", "pytest_stop_reason"]
+
+# What pytest prints when it stops before running the cases: a usage error ("ERROR: ..."
+# or argparse's "pytest.main(): error: ..."), or an internal error's exception line.
+_USAGE = re.compile(r"^(?:ERROR: (?!usage: )(.+)|\S+: error: (.+))$")
+_INTERNAL = re.compile(r"^INTERNALERROR> ([A-Za-z_][\w.]*(?:Error|Exception|Exit)\b.*)$")
 
 
 def crashes(log: Path) -> list[str]:
@@ -19,3 +25,18 @@ def crashes(log: Path) -> list[str]:
     if not log.exists():
         return []
     return crash_lines(log.read_text(errors="replace"))
+
+
+def pytest_stop_reason(log: Path) -> str:
+    """The last line in which the guest's pytest said why it stopped (a usage or internal
+    error), or "" when the console lost it."""
+    if not log.exists():
+        return ""
+    reason = ""
+    for line in log.read_text(errors="replace").splitlines():
+        line = line.rstrip()
+        if match := _USAGE.match(line):
+            reason = match.group(1) or match.group(2)
+        elif match := _INTERNAL.match(line):
+            reason = match.group(1)
+    return reason

@@ -12,6 +12,7 @@ from pathlib import Path
 from reports.document import DocumentError, ResultDocument
 from reports.document import load as load_document
 from vm.build import DEFAULT_FRAGMENTS, TreeBuild, build_tree, check_tree
+from vm.console import pytest_stop_reason
 from vm.errors import InfraError, UserError
 from vm.flakes import fold, repetitions
 from vm.host import choose_accel, ensure_build_tools, ensure_guest_tools, ensure_host_tools
@@ -26,6 +27,10 @@ from vm.series import SeriesTree, find_port, prepare_series_tree, read_series, t
 from vm.topology import TopologyPreset, load_preset
 
 CACHE_DIR = Path.home() / ".cache" / "mempolicy-conformance"
+# pytest's exit statuses (pytest.ExitCode) for a session that ran no case; named here so
+# the host side does not import pytest.
+PYTEST_INTERNAL_ERROR = 3
+PYTEST_USAGE_ERROR = 4
 RUNS_DIR = REPO_ROOT / "reports" / "runs"
 
 
@@ -134,7 +139,23 @@ def boot(guest: Guest, request: RunRequest, *, label: str, **options: Sequence[s
     guest.progress.phase(f"guest: {run.status}, {done}wall {run.wall_s:.0f} s")
     if run.fatal:
         raise UserError(run.fatal)
+    stopped_early(run)
     return run
+
+
+def stopped_early(run: GuestRun) -> None:
+    """A guest pytest that refused its arguments, or broke before the cases, is one line
+    naming why (read from the console, the only place pytest said it), not an empty table."""
+    if run.pytest_exit not in (PYTEST_USAGE_ERROR, PYTEST_INTERNAL_ERROR):
+        return
+    reason = pytest_stop_reason(run.console_log) or "the console lost pytest's message"
+    where = f"(console log: {run.console_log})"
+    if run.pytest_exit == PYTEST_USAGE_ERROR:
+        raise UserError(
+            f"the guest's pytest refused its arguments: {reason}; the arguments after -- "
+            f"go to pytest {where}"
+        )
+    raise InfraError(f"the guest's pytest stopped on an internal error: {reason} {where}")
 
 
 def guest_document(run: GuestRun, repeat: int) -> ResultDocument:
