@@ -35,6 +35,11 @@ def test_value_travels_back() -> None:
     assert run_in_child(lambda: {"pid": os.getpid()}).unwrap()["pid"] != os.getpid()
 
 
+def test_a_report_larger_than_the_pipe_travels_back_whole() -> None:
+    big = bytes(range(256)) * 4096  # 1 MiB, sixteen times a pipe's buffer
+    assert run_in_child(functools.partial(bytes, big)).unwrap() == big
+
+
 def test_oserror_becomes_its_errno_name() -> None:
     def fail() -> None:
         raise OSError(errno.EINVAL, "bad mode")
