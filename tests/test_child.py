@@ -220,6 +220,19 @@ def test_a_child_killed_after_it_reported_is_named_by_reap_exiting() -> None:
     assert reap_exiting() == []
 
 
+def test_a_child_still_there_after_its_report_fails_the_case_instead_of_hanging() -> None:
+    def steps() -> Iterator[int]:
+        yield os.getpid()
+
+    child = Child(steps, hold=True)  # stands in for an exit stuck in the kernel
+    pid = child.receive(timeout_s=10).unwrap()
+    child_module._EXITING.append(child)
+    started = time.monotonic()
+    assert reap_exiting(timeout_s=0.3) == [f"pid {pid}: still there 0.3 s after its report"]
+    assert 0.3 <= time.monotonic() - started < 5
+    os.waitpid(pid, 0)  # killed on the way: reaped here at once
+
+
 def test_a_child_that_did_not_report_is_reaped_at_once_even_if_left_to_exit() -> None:
     outcome = run_in_child(lambda: os.kill(os.getpid(), signal.SIGBUS), exit_while_judged=True)
     assert outcome.signal == "SIGBUS"
