@@ -59,6 +59,7 @@ WHOLE_MASK_PAGES = 24576  # 96 MiB beyond it: a full mask's room includes what k
 HEADROOM_PAGES = 2048  # 8 MiB left above low: enough to bound the full node's share from below
 CHILD_TIMEOUT_S = 300.0
 MAX_FILL_MIB = int(os.environ.get("MEMPOLICY_PRESSURE_MAX_MIB", "2048"))
+PCP_HIGH_FRACTION = str(1 << 30)  # per-CPU lists at their floor, four batches (see hogs)
 
 
 @pytest.fixture(scope="module")
@@ -77,12 +78,23 @@ def hogs(spare_pytest: None) -> Iterator[NodeHogs]:
     pageblock of another migratetype raises the zone's watermarks by a pageblock, up to
     1.5 times the high watermark, until kswapd's next pass. A boost raised while the
     case's region faults would move the point where PREFERRED falls back, and the case
-    could not tell that from a policy that fell back early. Suspected, not proven, in
-    `preferred-full-node1`'s intermittent failure on 6.12 (990 pages kept of 1,313
-    expected, twice in about twenty whole runs); each case records the boost it finds
-    right after its fault (`boost_after`)."""
-    no_boost = Sysctl("vm.watermark_boost_factor", "0")
-    with no_boost if os.geteuid() == 0 else contextlib.nullcontext(), NodeHogs() as held:
+    could not tell that from a policy that fell back early; each case records the boost
+    it finds right after its fault (`boost_after`: 0 in every run looked at).
+
+    The per-CPU page lists are held at their floor meanwhile (put back after): four
+    batches a CPU, where by default each list's high mark tunes itself up to an eighth of
+    the zone. Every allocation, a list's pages included, must pass the zone's watermark
+    check first, so the pages the last refill moved to the faulting CPU's list are left
+    there once the node falls back, and a full node kept up to such a refill less than its
+    room above the low watermark. With thousands of pages on the lists (2,159-6,530 on
+    6.12 under TCG) that was `preferred-full-node1`'s intermittent failure (990 pages kept
+    of 1,313 expected, twice in about twenty whole runs); at their floor (57-783 on the
+    lists) the full nodes kept 158 pages less at most, within pressure_room_unused_pages."""
+    knobs = contextlib.ExitStack()
+    if os.geteuid() == 0:
+        knobs.enter_context(Sysctl("vm.watermark_boost_factor", "0"))
+        knobs.enter_context(Sysctl("vm.percpu_pagelist_high_fraction", PCP_HIGH_FRACTION))
+    with knobs, NodeHogs() as held:
         yield held
 
 
