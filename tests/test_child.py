@@ -208,25 +208,28 @@ def test_a_child_left_to_exit_is_reaped_by_reap_exiting() -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def test_a_child_killed_after_it_reported_is_named_by_reap_exiting() -> None:
+def _left_exiting_but_alive() -> int:
+    """A child that reported and was left to exit, yet is still alive (a held one, which
+    waits for its release): its pid."""
+
     def steps() -> Iterator[int]:
         yield os.getpid()
 
-    child = Child(steps, hold=True)  # a held child is certainly alive after its report
+    child = Child(steps, hold=True)
     pid = child.receive(timeout_s=10).unwrap()
     child_module._EXITING.append(child)
+    return pid
+
+
+def test_a_child_killed_after_it_reported_is_named_by_reap_exiting() -> None:
+    pid = _left_exiting_but_alive()
     os.kill(pid, signal.SIGKILL)
     assert reap_exiting() == [f"pid {pid}: SIGKILL"]
     assert reap_exiting() == []
 
 
 def test_a_child_still_there_after_its_report_fails_the_case_instead_of_hanging() -> None:
-    def steps() -> Iterator[int]:
-        yield os.getpid()
-
-    child = Child(steps, hold=True)  # stands in for an exit stuck in the kernel
-    pid = child.receive(timeout_s=10).unwrap()
-    child_module._EXITING.append(child)
+    pid = _left_exiting_but_alive()  # stands in for an exit stuck in the kernel
     started = time.monotonic()
     assert reap_exiting(timeout_s=0.3) == [f"pid {pid}: still there 0.3 s after its report"]
     assert 0.3 <= time.monotonic() - started < 5
