@@ -470,6 +470,27 @@ def test_a_spare_comes_to_pytest_only_once_it_has_rehearsed(
     forkserver._kill(pid)
 
 
+def ignores_sigint(pid: int | str = "self") -> bool:
+    """Whether the task ignores SIGINT (its bit in /proc's SigIgn mask)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigIgn:"):
+            return bool(int(line.split()[1], 16) >> (signal.SIGINT - 1) & 1)
+    raise AssertionError(f"no SigIgn in /proc/{pid}/status")
+
+
+def test_a_rehearsed_spare_is_left_as_the_worker_made_it(worker: Forkserver) -> None:
+    """The rehearsal also runs the hand-over's steps, with the idle spare's own values: it
+    stays named as the worker and deaf to Ctrl-C (pytest's to handle) until its request;
+    the child at work has pytest's children's name and Python's SIGINT handling."""
+    run_in_child(pids).unwrap()
+    assert worker.wait_ready(10)  # the spare the worker sent has rehearsed
+    spare = wait_for_spare(worker)
+    assert comm(spare) == forkserver.WORKER_NAME
+    assert ignores_sigint(spare)
+    assert run_in_child(ignores_sigint).unwrap() is False
+    assert run_in_child(name_of_this_process).unwrap() == comm(os.getpid())
+
+
 def name_of_this_process() -> bytes:
     return Path("/proc/self/comm").read_bytes().strip()
 
