@@ -148,15 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if arguments.command == "gate":
             return _gate(arguments)
         if arguments.command == "speed":
-            from reports.document import DocumentError
-            from reports.document import load as load_document
             from reports.speed import speed_table
 
-            try:
-                document = load_document(arguments.file)
-            except DocumentError as error:
-                raise UserError(str(error)) from None
-            sys.stdout.write(speed_table(document))
+            sys.stdout.write(speed_table(load(arguments.file)))
             return 0
         if arguments.command == "junit":
             from reports.junit import run_junit

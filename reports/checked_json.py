@@ -108,6 +108,13 @@ class CheckedObject:
             raise self.invalid(key, "must be a list of strings")
         return tuple(str(item) for item in found)
 
+    def optional_counts(self, key: str) -> dict[str, int] | None:
+        """An object of names to integers (`run.children`), or None when left out or null."""
+        if self.value(key, nullable=True) is None:
+            return None
+        counts = self.child(key)
+        return {name: counts.integer(name) for name in counts.keys()}
+
     def node_map(self, key: str) -> dict[int, int]:
         """An object keyed by node id (a string, as JSON keys are) whose values are integers."""
         mapping: dict[int, int] = {}

@@ -60,6 +60,10 @@ class Run:
     # What the profile's answers were checked on; "" when nothing (v5, features: written
     # from descriptions); None in documents from before the key existed.
     profile_verified: str | None = None
+    # For the speed table; None on bare metal and in documents from before the keys existed.
+    suite_s: float | None = None  # the suite's start to its end, in the guest
+    first_case_s: float | None = None  # kernel start to the first case's start
+    children: Mapping[str, int] | None = None  # how the cases' children were made: {"worker": 812}
 
 
 @dataclass(frozen=True)
@@ -145,6 +149,9 @@ def _document(root: CheckedObject, file: Path) -> RunDocument:
             run.text("status"),
             run.strings("console_findings"),
             run.optional_text("profile_verified"),
+            run.optional_number("suite_s"),
+            run.optional_number("first_case_s"),
+            run.optional_counts("children"),
         ),
         cases=cases,
     )

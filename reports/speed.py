@@ -1,23 +1,24 @@
 """How fast one run went: per area, cases, seconds and cases per second; the time the
 guest spent outside cases (collection, module fixtures, reporting); and the boot.
 
-It reads a result document: each case carries its area and its duration (setup, call
-and teardown), the run record carries `boot_s` (kernel start to the suite's start) and
-`suite_s` (the suite's start to its end), both measured in the guest.
+It reads a result document checked by reports/results.py, as every report does: each case
+carries its area and its duration (setup, call and teardown), the run record carries
+`boot_s` (kernel start to the suite's start) and `suite_s` (the suite's start to its end),
+both measured in the guest.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 
-from reports.document import ResultDocument
+from reports.results import RunDocument
 
 
 def _rate(cases: int, seconds: float) -> str:
     return f"{cases / seconds:.1f}" if seconds > 0 else "-"
 
 
-def speed_table(document: ResultDocument) -> str:
+def speed_table(document: RunDocument) -> str:
     """The benchmark table of one run, as Markdown."""
     seconds: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
@@ -25,8 +26,8 @@ def speed_table(document: ResultDocument) -> str:
         seconds[case.area] += case.duration_s
         counts[case.area] += 1
     lines = [
-        f"{document.kernel.get('release', '?')} · {document.topology.get('preset', '?')} · "
-        f"{document.host.get('accel') or 'no VM'}",
+        f"{document.kernel.release} · {document.topology.preset} · "
+        f"{document.host.accel or 'no VM'}",
         "",
         "| area | cases | seconds | cases/s |",
         "|---|---:|---:|---:|",
@@ -40,24 +41,25 @@ def speed_table(document: ResultDocument) -> str:
     total = sum(counts.values())
     lines.append(f"| **all cases** | {total} | {in_cases:.1f} | {_rate(total, in_cases)} |")
     run = document.run
-    suite_s = run.get("suite_s")
     lines.append("")
-    if suite_s is not None:
-        lines.append(f"- suite in the guest: {suite_s:.1f} s ({_rate(total, suite_s)} cases/s)")
-        lines.append(f"- outside cases (start, collection, reporting): {suite_s - in_cases:.1f} s")
-    if run.get("boot_s") is not None:
-        lines.append(f"- boot (kernel start to the suite's start): {run['boot_s']:.1f} s")
-    if run.get("first_case_s") is not None:  # phase by phase in the run folder's boot.json
-        lines.append(f"- boot to the first case (kernel start on): {run['first_case_s']:.1f} s")
-    children = run.get("children")
-    if children:
-        direct = {k: v for k, v in children.items() if k != "worker"}
+    if run.suite_s is not None:
         lines.append(
-            f"- children: {children.get('worker', 0)} from the worker, "
+            f"- suite in the guest: {run.suite_s:.1f} s ({_rate(total, run.suite_s)} cases/s)"
+        )
+        lines.append(
+            f"- outside cases (start, collection, reporting): {run.suite_s - in_cases:.1f} s"
+        )
+    if run.boot_s is not None:
+        lines.append(f"- boot (kernel start to the suite's start): {run.boot_s:.1f} s")
+    if run.first_case_s is not None:  # phase by phase in the run folder's boot.json
+        lines.append(f"- boot to the first case (kernel start on): {run.first_case_s:.1f} s")
+    if run.children:
+        direct = {k: v for k, v in run.children.items() if k != "worker"}
+        lines.append(
+            f"- children: {run.children.get('worker', 0)} from the worker, "
             f"{sum(direct.values())} forked directly"
         )
         for why, count in sorted(direct.items(), key=lambda kv: -kv[1]):
             lines.append(f"  - {count} × {why.removeprefix('direct: ')}")
-    if run.get("duration_s") is not None:
-        lines.append(f"- wall time on the host: {run['duration_s']:.1f} s")
+    lines.append(f"- wall time on the host: {run.duration_s:.1f} s")
     return "\n".join(lines) + "\n"

@@ -1,57 +1,97 @@
-"""The benchmark table reads durations and areas from a result document."""
+"""The benchmark table reads durations and areas from a result document, checked like
+every report's: a wrong field is one line naming the file and the field, never a traceback."""
 
 from __future__ import annotations
 
-from reports.document import CaseResult, ResultDocument
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reports.results import RunDocument, load
 from reports.speed import speed_table
 
+CHECKOUT = Path(__file__).resolve().parents[1]
+RECORDED = CHECKOUT / "tests" / "data" / "results" / "debian-6.1.0-56-default.json"
 
-def test_speed_table_sums_areas_and_the_time_outside_cases() -> None:
-    document = ResultDocument(
-        kernel={"release": "6.12.0"},
-        topology={"preset": "default"},
-        profile="mainline",
-        host={"accel": "tcg"},
-        run={"duration_s": 100.0, "boot_s": 12.0, "suite_s": 60.0},
-        cases=[
-            CaseResult("errors-a", "errors", duration_s=0.5),
-            CaseResult("errors-b", "errors", duration_s=0.5),
-            CaseResult("pressure-a", "pressure", duration_s=8.0),
-        ],
-    )
-    table = speed_table(document)
+
+def written(tmp_path: Path, run: dict[str, Any], cases: list[tuple[str, Any]]) -> Path:
+    """A recorded document with `run` merged into its run record and `cases` (area,
+    duration) in place of its own, each a copy of its first case."""
+    document = json.loads(RECORDED.read_text(encoding="utf-8"))
+    document["run"].update(run)
+    first = document["cases"][0]
+    document["cases"] = [
+        {**first, "id": f"{area}-{index}", "area": area, "duration_s": duration}
+        for index, (area, duration) in enumerate(cases)
+    ]
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+def loaded(tmp_path: Path, run: dict[str, Any], cases: list[tuple[str, Any]]) -> RunDocument:
+    return load(written(tmp_path, run, cases))
+
+
+def test_speed_table_sums_areas_and_the_time_outside_cases(tmp_path: Path) -> None:
+    run = {"duration_s": 100.0, "boot_s": 12.0, "suite_s": 60.0}
+    cases = [("errors", 0.5), ("errors", 0.5), ("pressure", 8.0)]
+    table = speed_table(loaded(tmp_path, run, cases))
+    assert table.startswith("6.1.0-56-amd64 · default · tcg\n")
     assert "| errors | 2 | 1.0 | 2.0 |" in table
     assert "| pressure | 1 | 8.0 | 0.1 |" in table
     assert "| **all cases** | 3 | 9.0 | 0.3 |" in table
     assert "outside cases (start, collection, reporting): 51.0 s" in table
     assert "boot (kernel start to the suite's start): 12.0 s" in table
+    assert "wall time on the host: 100.0 s" in table
 
 
-def test_speed_table_counts_the_children_forked_directly_by_reason() -> None:
-    document = ResultDocument(
-        kernel={"release": "6.12.0"},
-        topology={"preset": "default"},
-        profile="mainline",
-        host={"accel": "tcg"},
-        run={"children": {"worker": 7, "direct: fill does not pickle (AttributeError)": 2}},
-        cases=[CaseResult("errors-a", "errors", duration_s=0.5)],
-    )
-    table = speed_table(document)
+def test_speed_table_counts_the_children_forked_directly_by_reason(tmp_path: Path) -> None:
+    children = {"worker": 7, "direct: fill does not pickle (AttributeError)": 2}
+    table = speed_table(loaded(tmp_path, {"children": children}, [("errors", 0.5)]))
     assert "- children: 7 from the worker, 2 forked directly" in table
     assert "  - 2 × fill does not pickle (AttributeError)" in table
 
 
-def test_speed_table_says_the_boot_to_the_first_case_when_the_guest_measured_it() -> None:
+def test_speed_table_says_the_boot_to_the_first_case_when_the_guest_measured_it(
+    tmp_path: Path,
+) -> None:
     def table(run: dict[str, float]) -> str:
-        document = ResultDocument(
-            kernel={"release": "6.12.0"},
-            topology={"preset": "default"},
-            profile="mainline",
-            host={"accel": "tcg"},
-            run=run,
-            cases=[CaseResult("errors-a", "errors", duration_s=0.5)],
-        )
-        return speed_table(document)
+        return speed_table(loaded(tmp_path, run, [("errors", 0.5)]))
 
     assert "boot to the first case (kernel start on): 31.5 s" in table({"first_case_s": 31.5})
     assert "first case" not in table({"boot_s": 12.0})
+
+
+@pytest.mark.parametrize(
+    ("run", "case_field", "named"),
+    [
+        ({}, ("duration_s", None), "cases[0].duration_s: must not be null"),
+        ({"suite_s": "12"}, None, "run.suite_s: must be a number"),
+        ({}, ("area", ["x"]), "cases[0].area: must be a string"),
+        ({"children": [1]}, None, "run.children: must be a JSON object"),
+        ({"children": {"worker": "7"}}, None, "run.children.worker: must be an integer"),
+        ({"first_case_s": True}, None, "run.first_case_s: must be a number"),
+    ],
+)
+def test_a_wrong_field_is_one_line_naming_the_file_and_the_field(
+    tmp_path: Path, run: dict[str, Any], case_field: tuple[str, Any] | None, named: str
+) -> None:
+    path = written(tmp_path, run, [("errors", 0.5)])
+    if case_field is not None:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        document["cases"][0][case_field[0]] = case_field[1]
+        path.write_text(json.dumps(document), encoding="utf-8")
+    finished = subprocess.run(
+        [sys.executable, "-m", "reports", "speed", str(path)],
+        cwd=CHECKOUT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (finished.returncode, finished.stdout) == (2, "")
+    assert finished.stderr == f"reports: error: {path}: {named}\n"
