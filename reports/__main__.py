@@ -65,11 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     gate = commands.add_parser(
         "gate",
-        help="fail when a case that passed in the baseline fails now",
+        help="fail when a case that passed in the baseline fails or is missing now",
         description=(
-            "Compare a run with a baseline run of the same topology: one line per regression"
-            " (expected and observed), exit status 1 if there is any; gains, new and vanished"
-            " cases are listed."
+            "Compare a run with a baseline run of the same topology: exit status 1 with one"
+            " line per reason when the run did not finish or ran no case, when a case that"
+            " passed in the baseline fails or errors now (expected and observed) or did not"
+            " run; gains, new cases and absent ones that had not passed are listed."
         ),
     )
     gate.add_argument("baseline", type=Path, help="the baseline result document")
@@ -100,7 +101,7 @@ def _write(output: Path, text: str) -> None:
 
 
 def _gate(arguments: argparse.Namespace) -> int:
-    from reports.gate import compare, regression_line
+    from reports.gate import compare, failure_lines
     from reports.gate import junit as gate_junit
     from reports.gate import markdown as gate_markdown
 
@@ -111,8 +112,8 @@ def _gate(arguments: argparse.Namespace) -> int:
         _write(arguments.summary, summary)
     if arguments.junit:
         _write(arguments.junit, gate_junit(result))
-    for change in result.regressions:
-        print(regression_line(change), file=sys.stderr)
+    for line in failure_lines(result):
+        print(line, file=sys.stderr)
     return 0 if result.passed else 1
 
 
