@@ -13,13 +13,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from reports.errors import SuiteError, UserError
 from reports.results import RunDocument, load
 
-PROG = "reports"
+PROG = "reports"  # what the one-line errors start with
+MODULE_PROG = "python -m reports"  # how usage lines name the command
+# The console entry (mempolicy_conformance.py) calls main() with our command's name first,
+# from a process started as one of these: installed, or run from the checkout.
+CONSOLE = "mempolicy-conformance"
+CONSOLE_SCRIPTS = {CONSOLE, "mempolicy_conformance.py"}
+COMMANDS = ("table", "gate", "speed", "junit")
 
 # The third-party modules the reports import, and what installs each one.
 REQUIREMENTS = {"tabulate": "pip install tabulate"}
@@ -36,13 +42,26 @@ def _formats() -> dict[str, Callable[[Sequence[RunDocument]], str]]:
     return {"markdown": markdown_report, "csv": csv_report, "html": html_report}
 
 
-def _parser() -> argparse.ArgumentParser:
+def usage_names(argv: Sequence[str], process_argv: Sequence[str]) -> dict[str, str]:
+    """Each command -> how the user typed it, for its usage lines: `python -m reports gate`,
+    or under the console entry its own words (`mempolicy-conformance report` runs `table`)."""
+    names = {command: f"{MODULE_PROG} {command}" for command in COMMANDS}
+    if argv and len(process_argv) > 1 and Path(process_argv[0]).name in CONSOLE_SCRIPTS:
+        names[argv[0]] = f"{CONSOLE} {process_argv[1]}"
+    return names
+
+
+def _parser(
+    names: Mapping[str, str],
+) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The parser, and each command's own (for errors only that command's usage explains)."""
     parser = argparse.ArgumentParser(
-        prog=PROG, description="Turn result documents (reports/SCHEMA.md) into reports."
+        prog=MODULE_PROG, description="Turn result documents (reports/SCHEMA.md) into reports."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     table = commands.add_parser(
         "table",
+        prog=names["table"],
         help="compatibility table of one or more runs, with the failures explained",
         description=(
             "A summary by feature, one row per case and one column per run, then why each"
@@ -65,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     gate = commands.add_parser(
         "gate",
+        prog=names["gate"],
         help="fail when a case that passed in the baseline fails or is missing now",
         description=(
             "Compare a run with a baseline run of the same topology: exit status 1 with one"
@@ -74,23 +94,35 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     gate.add_argument("baseline", type=Path, help="the baseline result document")
-    gate.add_argument("current", type=Path, help="the result document of this run")
+    gate.add_argument("current", type=Path, help="the result document of this run (one)")
     gate.add_argument("--summary", type=Path, help="also write the Markdown summary here")
     gate.add_argument("--junit", type=Path, help="also write JUnit XML here")
     speed = commands.add_parser(
         "speed",
+        prog=names["speed"],
         help="benchmark table of one run: per area cases, seconds, cases/s; outside cases; boot",
     )
     speed.add_argument("file", type=Path, metavar="FILE", help="the result document of one run")
     junit = commands.add_parser(
         "junit",
+        prog=names["junit"],
         help="JUnit XML of one run: fail a failure, error an error, skip and unsupported skipped",
     )
     junit.add_argument("file", type=Path, metavar="FILE", help="the result document of one run")
     junit.add_argument(
         "-o", "--output", type=Path, metavar="OUT", help="write the XML here, not stdout"
     )
-    return parser
+    return parser, {"table": table, "gate": gate, "speed": speed, "junit": junit}
+
+
+def _unrecognized(command: str, extra: Sequence[str]) -> str:
+    if command == "gate" and not any(word.startswith("-") for word in extra):
+        # Most likely a glob (results/*.json) that matched more than one run.
+        return (
+            f"takes one baseline and one current document, not {len(extra) + 1} current"
+            f" ones (also {' '.join(extra)}): gate each run on its own"
+        )
+    return f"unrecognized arguments: {' '.join(extra)}"
 
 
 def _write(output: Path, text: str) -> None:
@@ -144,7 +176,11 @@ def _emit(text: str, output: Path | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    arguments = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    parser, commands = _parser(usage_names(argv, sys.argv))
+    arguments, extra = parser.parse_known_args(argv)
+    if extra:  # argparse would blame the top level ("usage: ... COMMAND ..."), not the command
+        commands[arguments.command].error(_unrecognized(arguments.command, extra))
     try:
         if arguments.command == "gate":
             return _gate(arguments)

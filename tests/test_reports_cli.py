@@ -138,3 +138,46 @@ def test_help_needs_no_tabulate() -> None:
         check=False,
     )
     assert finished.returncode == 0 and "gate" in finished.stdout, finished.stderr
+
+
+def test_gate_of_several_current_documents_says_it_takes_one(tmp_path: Path) -> None:
+    # What `gate baseline.json results/*.json` becomes when the glob matches two runs.
+    finished = run_reports("gate", *RUN_FILES, RUN_FILES[0])
+    assert (finished.returncode, finished.stdout) == (2, "")
+    usage, *_, error = finished.stderr.splitlines()
+    assert usage.startswith("usage: python -m reports gate ")
+    assert error == (
+        "python -m reports gate: error: takes one baseline and one current document, not 2"
+        f" current ones (also {RUN_FILES[0]}): gate each run on its own"
+    )
+
+
+@pytest.mark.parametrize(
+    ("command", "usage", "error"),
+    [
+        (["gate", *RUN_FILES, RUN_FILES[0]], "mempolicy-conformance gate", "takes one baseline"),
+        (["report", RUN_FILES[0], "--bogus"], "mempolicy-conformance report", "unrecognized"),
+    ],
+)
+def test_usage_errors_name_the_command_as_the_console_entry_calls_it(
+    command: list[str | Path], usage: str, error: str
+) -> None:
+    finished = subprocess.run(
+        [sys.executable, "mempolicy_conformance.py", *map(str, command)],
+        cwd=CHECKOUT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert finished.returncode == 2
+    first, *_, last = finished.stderr.splitlines()
+    assert first.startswith(f"usage: {usage} ")
+    assert last.startswith(f"{usage}: error: {error}")
+
+
+def test_an_unknown_option_is_blamed_on_the_command_that_got_it() -> None:
+    finished = run_reports("speed", RUN_FILES[0], "--bogus")
+    assert finished.returncode == 2
+    assert finished.stderr.splitlines()[-1] == (
+        "python -m reports speed: error: unrecognized arguments: --bogus"
+    )
