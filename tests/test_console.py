@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from vm.console import crashes, findings, pytest_stop_reason
+from vm.console import crashes, findings, pytest_collected, pytest_stop_reason
 from vm.errors import InfraError, UserError
 from vm.phases import stopped_early
 from vm.runner import GuestRun
@@ -53,9 +53,31 @@ def test_the_reason_pytest_stopped_on_an_internal_error() -> None:
     assert pytest_stop_reason(log).startswith("KeyError: <_pytest.stash.StashKey object")
 
 
+def test_what_pytest_collected_before_deselecting_every_case() -> None:
+    log = CONSOLE / "pytest-no-case-selected-6.12.log"  # `python -m vm run -- -k nomatch`
+    assert pytest_collected(log) == "927 items / 927 deselected / 0 selected"
+    assert pytest_collected(CONSOLE / "clean-6.1.log") == "56 items"
+    assert pytest_collected(CONSOLE / "pytest-usage-error-6.12.log") == ""
+
+
 def test_a_clean_run_has_no_stop_reason(tmp_path: Path) -> None:
     assert pytest_stop_reason(CONSOLE / "clean-6.1.log") == ""
     assert pytest_stop_reason(tmp_path / "missing.log") == ""
+
+
+def guest_run(log: Path, pytest_exit: int) -> GuestRun:
+    return GuestRun(
+        run_dir=log.parent,
+        console_log=log,
+        status="ok",
+        wall_s=15.0,
+        boot_s=10.0,
+        pytest_exit=pytest_exit,
+        crashes=(),
+        fatal=None,
+        suite_s=2.0,
+        first_case_s=None,
+    )
 
 
 @pytest.mark.parametrize(
@@ -71,20 +93,27 @@ def test_a_guest_pytest_that_stopped_early_is_one_line(
     log = CONSOLE / (
         "pytest-usage-error-6.12.log" if status == 4 else "pytest-internal-error-6.12.log"
     )
-    run = GuestRun(
-        run_dir=log.parent,
-        console_log=log,
-        status="ok",
-        wall_s=15.0,
-        boot_s=10.0,
-        pytest_exit=status,
-        crashes=(),
-        fatal=None,
-        suite_s=2.0,
-        first_case_s=None,
-    )
+    run = guest_run(log, status)
     with pytest.raises(error, match=text) as raised:
         stopped_early(run)
     assert "\n" not in str(raised.value)
     stopped_early(replace(run, pytest_exit=1))  # failed cases: a verdict, not an error
-    stopped_early(replace(run, pytest_exit=5))  # no case selected: an empty table
+
+
+def test_a_selection_that_left_no_case_is_one_line() -> None:
+    # pytest's exit 5: the table would be empty and the run would pass.
+    run = guest_run(CONSOLE / "pytest-no-case-selected-6.12.log", 5)
+    with pytest.raises(UserError) as raised:
+        stopped_early(run, ["-k", "nomatch and interleave"])
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith(
+        "no case matched the selection after --: -k 'nomatch and interleave' "
+        "(pytest collected 927 items / 927 deselected / 0 selected)"
+    )
+
+
+def test_no_case_without_a_selection_is_the_suites_fault(tmp_path: Path) -> None:
+    run = guest_run(tmp_path / "console.log", 5)  # the console lost pytest's lines
+    with pytest.raises(InfraError, match="^the guest's pytest collected no case \\(console log"):
+        stopped_early(run, [])

@@ -12,12 +12,14 @@ from pathlib import Path
 
 from fixtures.system.kmsg import CRASHES, FINDINGS, crash_lines, findings
 
-__all__ = ["CRASHES", "FINDINGS", "crashes", "findings", "pytest_stop_reason"]
+__all__ = ["CRASHES", "FINDINGS", "crashes", "findings", "pytest_collected", "pytest_stop_reason"]
 
 # What pytest prints when it stops before running the cases: a usage error ("ERROR: ..."
 # or argparse's "pytest.main(): error: ..."), or an internal error's exception line.
 _USAGE = re.compile(r"^(?:ERROR: (?!usage: )(.+)|\S+: error: (.+))$")
 _INTERNAL = re.compile(r"^INTERNALERROR> ([A-Za-z_][\w.]*(?:Error|Exception|Exit)\b.*)$")
+# Its collection line: "collected 927 items / 927 deselected / 0 selected".
+_COLLECTED = re.compile(r"^collected (\d+ items?\b.*)$")
 
 
 def crashes(log: Path) -> list[str]:
@@ -40,3 +42,15 @@ def pytest_stop_reason(log: Path) -> str:
         elif match := _INTERNAL.match(line):
             reason = match.group(1)
     return reason
+
+
+def pytest_collected(log: Path) -> str:
+    """What the guest's pytest said it collected ("927 items / 927 deselected / 0
+    selected"), or "" when the console lost it."""
+    if not log.exists():
+        return ""
+    collected = ""
+    for line in log.read_text(errors="replace").splitlines():
+        if match := _COLLECTED.match(line.rstrip()):
+            collected = match.group(1)
+    return collected

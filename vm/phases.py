@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from pathlib import Path
 from reports.document import DocumentError, ResultDocument
 from reports.document import load as load_document
 from vm.build import DEFAULT_FRAGMENTS, TreeBuild, build_tree, check_tree
-from vm.console import pytest_stop_reason
+from vm.console import pytest_collected, pytest_stop_reason
 from vm.errors import InfraError, UserError
 from vm.flakes import fold, repetitions
 from vm.host import choose_accel, ensure_build_tools, ensure_guest_tools, ensure_host_tools
@@ -31,6 +32,7 @@ CACHE_DIR = Path.home() / ".cache" / "mempolicy-conformance"
 # the host side does not import pytest.
 PYTEST_INTERNAL_ERROR = 3
 PYTEST_USAGE_ERROR = 4
+PYTEST_NO_TESTS_COLLECTED = 5
 RUNS_DIR = REPO_ROOT / "reports" / "runs"
 
 
@@ -139,17 +141,27 @@ def boot(guest: Guest, request: RunRequest, *, label: str, **options: Sequence[s
     guest.progress.phase(f"guest: {run.status}, {done}wall {run.wall_s:.0f} s")
     if run.fatal:
         raise UserError(run.fatal)
-    stopped_early(run)
+    stopped_early(run, request.guest_args)
     return run
 
 
-def stopped_early(run: GuestRun) -> None:
-    """A guest pytest that refused its arguments, or broke before the cases, is one line
-    naming why (read from the console, the only place pytest said it), not an empty table."""
+def stopped_early(run: GuestRun, guest_args: Sequence[str] = ()) -> None:
+    """A guest pytest that refused its arguments, broke before the cases, or was left no
+    case by `guest_args` (what came after --) is one line naming why (read from the
+    console, the only place pytest said it), not an empty table."""
+    where = f"(console log: {run.console_log})"
+    if run.pytest_exit == PYTEST_NO_TESTS_COLLECTED:
+        collected = pytest_collected(run.console_log)
+        counted = f" (pytest collected {collected})" if collected else ""
+        if not guest_args:  # the whole matrix: nothing the user chose
+            raise InfraError(f"the guest's pytest collected no case{counted} {where}")
+        raise UserError(
+            f"no case matched the selection after --: {shlex.join(guest_args)}{counted}; "
+            f"check the -k/-m expressions {where}"
+        )
     if run.pytest_exit not in (PYTEST_USAGE_ERROR, PYTEST_INTERNAL_ERROR):
         return
     reason = pytest_stop_reason(run.console_log) or "the console lost pytest's message"
-    where = f"(console log: {run.console_log})"
     if run.pytest_exit == PYTEST_USAGE_ERROR:
         raise UserError(
             f"the guest's pytest refused its arguments: {reason}; the arguments after -- "
