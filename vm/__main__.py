@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import signal
 import sys
 import time
@@ -23,6 +24,36 @@ from vm.runner import DEFAULT_TIMEOUT_S, REPO_ROOT
 from vm.topology import load_preset
 
 RESULTS_DIR = REPO_ROOT / "reports" / "results"
+
+
+# Checked as the command line is read: a bad value must not wait for a kernel download.
+def _repeat_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"give a whole number of runs, 1 or more, not {text!r}")
+    return count
+
+
+def _timeout_s(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(f"give a finite number of seconds above 0, not {text!r}")
+    return seconds
+
+
+def _kernel_parameter(text: str) -> str:
+    # vng passes each --append on as one word of the guest's command line.
+    if not text or any(c.isspace() for c in text):
+        raise argparse.ArgumentTypeError(
+            f"give one kernel parameter without spaces (repeat --append for more), not {text!r}"
+        )
+    return text
 
 
 def _add_guest_options(command: argparse.ArgumentParser) -> None:
@@ -52,10 +83,17 @@ def _add_guest_options(command: argparse.ArgumentParser) -> None:
         help="topology preset name or .toml path (default: %(default)s)",
     )
     command.add_argument(
-        "--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds before the VM is killed"
+        "--timeout",
+        type=_timeout_s,
+        default=DEFAULT_TIMEOUT_S,
+        help="seconds before the VM is killed",
     )
     command.add_argument(
-        "--append", action="append", default=[], help="extra kernel parameter (repeatable)"
+        "--append",
+        action="append",
+        type=_kernel_parameter,
+        default=[],
+        help="extra kernel parameter (repeatable)",
     )
     command.add_argument(
         "--no-install",
@@ -82,7 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--repeat",
-        type=int,
+        type=_repeat_count,
         default=1,
         help="run the matrix N times in one boot and report cases whose verdict changed",
     )
