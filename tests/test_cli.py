@@ -3,15 +3,33 @@
 Each of these fails before anything is installed or downloaded.
 """
 
+import io
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from reports.document import load as load_document
 from vm.__main__ import _parser
 from vm.__main__ import main as vm_main
-from vm.runner import REPO_ROOT
+from vm.kernels import Kernel
+from vm.phases import Guest
+from vm.progress import Progress
+from vm.runner import REPO_ROOT, GuestRun
+from vm.topology import load_preset
+
+CONSOLE = Path(__file__).parent / "data" / "console"
+EXAMPLE = (
+    REPO_ROOT
+    / "reports"
+    / "example"
+    / "results"
+    / "6.12.117_deb12-amd64--default--mainline.json.gz"
+)
 
 
 @pytest.fixture
@@ -126,3 +144,72 @@ def test_good_values_are_read() -> None:
         ["run", "--repeat", "3", "--timeout", "90.5", "--append", "a=1", "--append", "b"]
     )
     assert (args.repeat, args.timeout, args.append) == (3, 90.5, ["a=1", "b"])
+
+
+def test_a_results_folder_that_cannot_be_made_is_one_line_before_the_boot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], no_kernel: None
+) -> None:
+    # Before, results.mkdir raised FileExistsError (a traceback) after the whole run.
+    taken = tmp_path / "results.json"
+    taken.write_text("a file, not a folder")
+    for results in (taken, taken / "under"):
+        assert vm_main(["run", "--no-install", "--results", str(results)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [err[0]] and err[0].startswith(f"error: --results {results}: cannot make")
+    made = tmp_path / "new" / "results"
+    with pytest.raises(AssertionError, match="reached the kernel's preparation"):
+        vm_main(["run", "--no-install", "--results", str(made)])
+    assert made.is_dir()  # made before the boot, not after it
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes any folder")
+def test_a_results_folder_that_is_not_writable_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], no_kernel: None
+) -> None:
+    tmp_path.chmod(0o555)
+    try:
+        assert vm_main(["run", "--no-install", "--results", str(tmp_path)]) == 2
+    finally:
+        tmp_path.chmod(0o755)
+    assert "not writable" in capsys.readouterr().err
+
+
+@pytest.fixture
+def booted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[dict[str, Any]]:
+    """`main` up to a guest whose pytest selected no case (exit 5, the recorded console),
+    with the kernel's preparation and the boot replaced: what each boot was given."""
+    kernel = Kernel(tmp_path / "bzImage", "6.12.117+deb12-amd64", "test", None, None)
+    guest = Guest(load_preset("default"), kernel, "tcg", Progress(io.StringIO()), tree=None)
+    monkeypatch.setattr("vm.__main__.prepare", lambda request: guest)
+    monkeypatch.setattr("vm.phases.RUNS_DIR", tmp_path / "runs")
+    boots: list[dict[str, Any]] = []
+
+    def run_in_vm(image: Path, preset: object, run_dir: Path, **options: Any) -> GuestRun:
+        boots.append({"run_dir": run_dir, **options})
+        run_dir.mkdir(parents=True, exist_ok=True)
+        empty = load_document(EXAMPLE)  # what such a guest writes: a document without cases
+        empty.cases = []
+        empty.write(run_dir / "result.json")
+        console = shutil.copyfile(CONSOLE / "pytest-no-case-selected-6.12.log", run_dir / "c.log")
+        return GuestRun(run_dir, console, "ok", 15.0, 10.0, pytest_exit=5, crashes=())
+
+    monkeypatch.setattr("vm.phases.run_in_vm", run_in_vm)
+    return boots
+
+
+def test_a_selection_that_left_no_case_writes_no_result(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], booted: list[dict[str, Any]]
+) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    earlier = results / "6.12.117_deb12-amd64--default--mainline.json"
+    earlier.write_text("an earlier run's document")
+    assert vm_main(["run", "--results", str(results), "--", "-k", "nomatch"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [err[0]]
+    assert err[0].startswith(
+        "error: no case matched the selection after --: -k nomatch "
+        "(pytest collected 927 items / 927 deselected / 0 selected)"
+    )
+    assert list(results.iterdir()) == [earlier]
+    assert earlier.read_text() == "an earlier run's document"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import signal
 import sys
 import time
@@ -150,8 +151,25 @@ def _profile_name(name: str) -> str:
         raise UserError(str(exc)) from None
 
 
+def results_folder(requested: Path | None) -> Path:
+    """The folder for the result document, made before the boot: a run must not end, after
+    all of it, unable to write its result."""
+    results = requested or RESULTS_DIR
+    try:
+        results.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(
+            f"--results {results}: cannot make that folder ({exc.strerror}); "
+            "give a folder you can write"
+        ) from None
+    if not os.access(results, os.W_OK | os.X_OK):
+        raise UserError(f"--results {results}: the folder is not writable; give one you can")
+    return results
+
+
 def command_run(request: RunRequest) -> int:
     profile = _profile_name(request.profile or load_preset(request.topology).default_profile)
+    results = results_folder(request.results)
     guest = prepare(request)
     kernel, preset = guest.kernel, guest.preset
     started = time.time()
@@ -184,8 +202,6 @@ def command_run(request: RunRequest) -> int:
             "rebuilt": guest.tree.rebuilt,
             "series": guest.series.record() if guest.series else None,
         }
-    results = request.results or RESULTS_DIR
-    results.mkdir(parents=True, exist_ok=True)
     result_file = results / f"{safe_name(kernel.release)}--{preset.name}--{profile}.json"
     text = document.to_json()
     result_file.write_text(text)
