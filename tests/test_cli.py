@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from reports.document import load as load_document
-from vm.__main__ import _parser
+from vm.__main__ import ChosenProfile, _parser, choose_profile, guest_pytest_args
 from vm.__main__ import main as vm_main
 from vm.kernels import Kernel
 from vm.phases import Guest
@@ -213,3 +213,37 @@ def test_a_selection_that_left_no_case_writes_no_result(
     )
     assert list(results.iterdir()) == [earlier]
     assert earlier.read_text() == "an earlier run's document"
+
+
+def test_a_profile_file_goes_to_the_guest_as_a_copy_in_the_run_folder(
+    tmp_path: Path, booted: list[dict[str, Any]]
+) -> None:
+    # A shipped profile's name kept: by name the guest loaded the shipped one instead.
+    mine = tmp_path / "mine.toml"
+    mine.write_text('name = "mainline"\nextends = "mainline"\n[tolerances]\nstray_pages = 9\n')
+    vm_main(["run", "--profile", str(mine), "--results", str(tmp_path / "results")])
+    (boot,) = booted
+    copy = boot["run_dir"] / "profile.toml"
+    assert f"--profile={copy}" in boot["pytest_args"]
+    assert copy.read_text() == mine.read_text()
+
+
+def test_a_profile_is_chosen_by_name_or_file(tmp_path: Path) -> None:
+    mine = tmp_path / "mine.toml"
+    mine.write_text('name = "mine"\nextends = "mainline"\n')
+    assert choose_profile(str(mine), "default") == ChosenProfile("mine", mine)
+    assert choose_profile(None, "default") == ChosenProfile("mainline", None)
+    assert choose_profile(None, "private-v4") == ChosenProfile("private-rfc-v4", None)
+    kernel = Kernel(tmp_path / "bzImage", "6.12.117+deb12-amd64", "test", None, None)
+    guest = Guest(load_preset("default"), kernel, "tcg", Progress(io.StringIO()), tree=None)
+    run_dir = tmp_path / "run"
+    shipped = guest_pytest_args(guest, ChosenProfile("mainline", None), run_dir, ["-x"])
+    assert shipped == [
+        "--topology-preset=default",
+        "--kernel-source=test",
+        "--profile=mainline",
+        "-x",
+    ]
+    assert not run_dir.exists()  # nothing to copy for a shipped profile
+    own = guest_pytest_args(guest, ChosenProfile("mine", mine), run_dir, [])
+    assert own[2] == f"--profile={run_dir / 'profile.toml'}"

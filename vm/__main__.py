@@ -10,21 +10,24 @@ import argparse
 import json
 import math
 import os
+import shutil
 import signal
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from fixtures.profiles import ProfileError, load_profile
 from reports.document import Verdict
 from vm.errors import InfraError, SuiteError, UserError
-from vm.phases import boot, guest_document, prepare, safe_name
+from vm.phases import Guest, boot, guest_document, prepare, run_folder, safe_name
 from vm.request import RunRequest
 from vm.runner import DEFAULT_TIMEOUT_S, REPO_ROOT
 from vm.topology import load_preset
 
 RESULTS_DIR = REPO_ROOT / "reports" / "results"
+GUEST_PROFILE = "profile.toml"  # in the run folder: the copy of a user's profile file
 
 
 # Checked as the command line is read: a bad value must not wait for a kernel download.
@@ -144,11 +147,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _profile_name(name: str) -> str:
+@dataclass(frozen=True)
+class ChosenProfile:
+    name: str  # the profile's own name: the result file's
+    file: Path | None  # a user's profile file; None: a shipped profile, by that name
+
+
+def choose_profile(requested: str | None, topology: str) -> ChosenProfile:
+    """The run's profile, loaded here so that a bad one costs no boot."""
+    chosen = requested or load_preset(topology).default_profile
     try:
-        return load_profile(name).name
+        name = load_profile(chosen).name
     except ProfileError as exc:
         raise UserError(str(exc)) from None
+    path = Path(chosen)  # load_profile's order: a file first, then a shipped name
+    return ChosenProfile(name, path.resolve() if path.is_file() else None)
 
 
 def results_folder(requested: Path | None) -> Path:
@@ -167,21 +180,35 @@ def results_folder(requested: Path | None) -> Path:
     return results
 
 
+def guest_pytest_args(
+    guest: Guest, profile: ChosenProfile, run_dir: Path, selection: Sequence[str]
+) -> list[str]:
+    """What the guest's pytest is given. A user's profile file goes by path, as a copy in
+    the run folder (shared with the guest): by its name the guest would load a shipped
+    profile of that name, or find none."""
+    profile_option = profile.name
+    if profile.file is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        profile_option = str(shutil.copyfile(profile.file, run_dir / GUEST_PROFILE))
+    return [
+        f"--topology-preset={guest.preset.name}",
+        f"--kernel-source={guest.kernel.source}",
+        f"--profile={profile_option}",
+        *guest.preset.pytest_options(),
+        *selection,
+    ]
+
+
 def command_run(request: RunRequest) -> int:
-    profile = _profile_name(request.profile or load_preset(request.topology).default_profile)
+    profile = choose_profile(request.profile, request.topology)
     results = results_folder(request.results)
     guest = prepare(request)
     kernel, preset = guest.kernel, guest.preset
     started = time.time()
-    pytest_args = [
-        f"--topology-preset={preset.name}",
-        f"--kernel-source={kernel.source}",
-        f"--profile={profile}",
-        *preset.pytest_options(),
-        *request.guest_args,
-    ]
+    run_dir = run_folder(guest, "")
+    pytest_args = guest_pytest_args(guest, profile, run_dir, request.guest_args)
     repeat = ["--repeat", str(request.repeat)]
-    run = boot(guest, request, label="", pytest_args=pytest_args, guest_options=repeat)
+    run = boot(guest, request, run_dir, pytest_args=pytest_args, guest_options=repeat)
     guest_result = guest_document(run, request.repeat)
     if request.repeat > 1 and run.result_file.exists():
         flaky = guest_result.run["flaky_cases"]
@@ -202,7 +229,7 @@ def command_run(request: RunRequest) -> int:
             "rebuilt": guest.tree.rebuilt,
             "series": guest.series.record() if guest.series else None,
         }
-    result_file = results / f"{safe_name(kernel.release)}--{preset.name}--{profile}.json"
+    result_file = results / f"{safe_name(kernel.release)}--{preset.name}--{profile.name}.json"
     text = document.to_json()
     result_file.write_text(text)
     run.result_file.write_text(text)
@@ -226,7 +253,8 @@ def command_build(request: RunRequest) -> int:
 def command_bench(request: RunRequest) -> int:
     guest = prepare(request)
     bench_args = list(request.guest_args)
-    run = boot(guest, request, label="-bench", pytest_args=bench_args, guest_options=["--bench"])
+    run_dir = run_folder(guest, "-bench")
+    run = boot(guest, request, run_dir, pytest_args=bench_args, guest_options=["--bench"])
     figures = run.run_dir / "bench.json"
     if not figures.exists():
         raise InfraError(f"{run.status}: the guest wrote no bench.json; console: {run.console_log}")

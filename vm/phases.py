@@ -123,9 +123,13 @@ def apply_series_to(tree: Path, mbox: Path, progress: Progress) -> SeriesTree:
     return applied
 
 
-def boot(guest: Guest, request: RunRequest, *, label: str, **options: Sequence[str]) -> GuestRun:
+def run_folder(guest: Guest, label: str) -> Path:
+    """Where one boot of `guest` keeps its files: the one folder the guest may write."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    run_dir = RUNS_DIR / f"{stamp}-{safe_name(guest.kernel.release)}-{guest.preset.name}{label}"
+    return RUNS_DIR / f"{stamp}-{safe_name(guest.kernel.release)}-{guest.preset.name}{label}"
+
+
+def boot(guest: Guest, request: RunRequest, run_dir: Path, **options: Sequence[str]) -> GuestRun:
     guest.progress.phase(f"guest: booting with topology {guest.preset.name} under {guest.accel}")
     run = run_in_vm(
         guest.kernel.image,
