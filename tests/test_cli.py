@@ -247,3 +247,19 @@ def test_a_profile_is_chosen_by_name_or_file(tmp_path: Path) -> None:
     assert not run_dir.exists()  # nothing to copy for a shipped profile
     own = guest_pytest_args(guest, ChosenProfile("mine", mine), run_dir, [])
     assert own[2] == f"--profile={run_dir / 'profile.toml'}"
+
+
+def test_a_folder_that_is_no_kernel_tree_costs_no_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def install(**options: object) -> None:
+        raise AssertionError("the build tools were installed for a folder that is no tree")
+
+    monkeypatch.setattr("vm.phases.ensure_build_tools", install)
+    not_a_tree = tmp_path / "linux"
+    not_a_tree.mkdir()
+    command = ["run", "--kernel", str(not_a_tree), "--results", str(tmp_path / "results")]
+    assert vm_main(command) == 2  # installs allowed: only the order keeps apt from running
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith(f"error: not a Linux kernel tree: {not_a_tree} (no Makefile")

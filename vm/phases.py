@@ -69,9 +69,12 @@ def prepare(request: RunRequest) -> Guest:
     tree = None
     series = None
     source_tree = None
+    # A typo in the tree's name must not cost the build tools' apt-get install.
     if is_debian_source(request.kernel):
-        find_debian_source(request.kernel)  # a typo must not cost an apt-get install
-    elif request.series is not None and not Path(request.kernel).is_dir():
+        find_debian_source(request.kernel)
+    elif Path(request.kernel).is_dir():
+        check_tree(Path(request.kernel))
+    elif request.series is not None:
         raise UserError("--series needs a kernel tree: --kernel PATH or debian-source:<name>")
     if is_debian_source(request.kernel) or Path(request.kernel).is_dir():
         # Before the download: a missing flex must not surface deep in build.log.
