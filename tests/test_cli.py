@@ -43,6 +43,24 @@ def no_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("vm.__main__.prepare", refuse)
 
 
+@pytest.fixture
+def nothing_fetched(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For `main` called here: prepare's checks run, but no install, fetch, build or boot."""
+    for name in (
+        "ensure_build_tools",
+        "ensure_host_tools",
+        "fetch_debian_source",
+        "resolve_kernel",
+        "build_tree",
+        "run_in_vm",
+    ):
+
+        def refuse(*args: object, _name: str = name, **kwargs: object) -> None:
+            raise AssertionError(f"the bad input reached {_name}")
+
+        monkeypatch.setattr(f"vm.phases.{name}", refuse)
+
+
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "vm", "run", "--no-install", *args],
@@ -250,12 +268,8 @@ def test_a_profile_is_chosen_by_name_or_file(tmp_path: Path) -> None:
 
 
 def test_a_folder_that_is_no_kernel_tree_costs_no_install(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], nothing_fetched: None
 ) -> None:
-    def install(**options: object) -> None:
-        raise AssertionError("the build tools were installed for a folder that is no tree")
-
-    monkeypatch.setattr("vm.phases.ensure_build_tools", install)
     not_a_tree = tmp_path / "linux"
     not_a_tree.mkdir()
     command = ["run", "--kernel", str(not_a_tree), "--results", str(tmp_path / "results")]
@@ -263,3 +277,28 @@ def test_a_folder_that_is_no_kernel_tree_costs_no_install(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert err[0].startswith(f"error: not a Linux kernel tree: {not_a_tree} (no Makefile")
+
+
+@pytest.mark.parametrize(
+    ("kernel", "option"),
+    [
+        ("/nonexistent/bzImage", ["--fragment", "debug-vm.config"]),
+        ("debian:6.12", ["--fragment", "debug-vm.config"]),
+        ("debian:6.12", ["--series", "series.mbox"]),
+    ],
+)
+def test_tree_options_with_a_kernel_image_are_refused(
+    kernel: str,
+    option: list[str],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    nothing_fetched: None,
+) -> None:
+    # --fragment was silently ignored: the image booted without the config asked for.
+    command = ["run", "--no-install", "--kernel", kernel, *option]
+    assert vm_main([*command, "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"error: {option[0]} needs a kernel tree: --kernel PATH or debian-source:<name>, "
+        f"not the kernel image {kernel}"
+    ]

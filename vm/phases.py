@@ -74,8 +74,13 @@ def prepare(request: RunRequest) -> Guest:
         find_debian_source(request.kernel)
     elif Path(request.kernel).is_dir():
         check_tree(Path(request.kernel))
-    elif request.series is not None:
-        raise UserError("--series needs a kernel tree: --kernel PATH or debian-source:<name>")
+    else:  # an image (a distro kernel's too) boots as it is: nothing would use these
+        for option, given in (("--series", request.series), ("--fragment", request.fragments)):
+            if given:
+                raise UserError(
+                    f"{option} needs a kernel tree: --kernel PATH or debian-source:<name>, "
+                    f"not the kernel image {request.kernel}"
+                )
     if is_debian_source(request.kernel) or Path(request.kernel).is_dir():
         # Before the download: a missing flex must not surface deep in build.log.
         ensure_build_tools(install=request.install)
