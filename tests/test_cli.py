@@ -302,3 +302,22 @@ def test_tree_options_with_a_kernel_image_are_refused(
         f"error: {option[0]} needs a kernel tree: --kernel PATH or debian-source:<name>, "
         f"not the kernel image {kernel}"
     ]
+
+
+def test_a_misspelt_fragment_costs_no_install(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, nothing_fetched: None
+) -> None:
+    tree = tmp_path / "linux"
+    for name in (
+        "Makefile",
+        "scripts/kconfig/merge_config.sh",
+        "arch/x86/Kconfig",
+        "mm/mempolicy.c",
+    ):
+        (tree / name).parent.mkdir(parents=True, exist_ok=True)
+        (tree / name).write_text("")
+    command = ["run", "--kernel", str(tree), "--fragment", "debug-mv.config"]
+    assert vm_main([*command, "--results", str(tmp_path / "results")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("error: unknown config fragment 'debug-mv.config': choose from")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from reports.document import DocumentError, ResultDocument
 from reports.document import load as load_document
-from vm.build import DEFAULT_FRAGMENTS, TreeBuild, build_tree, check_tree
+from vm.build import DEFAULT_FRAGMENTS, TreeBuild, build_tree, check_tree, fragment_paths
 from vm.console import pytest_collected, pytest_stop_reason
 from vm.errors import InfraError, UserError
 from vm.flakes import fold, repetitions
@@ -82,6 +82,7 @@ def prepare(request: RunRequest) -> Guest:
                     f"not the kernel image {request.kernel}"
                 )
     if is_debian_source(request.kernel) or Path(request.kernel).is_dir():
+        fragment_paths(request.fragments)  # a misspelt fragment: before the install too
         # Before the download: a missing flex must not surface deep in build.log.
         ensure_build_tools(install=request.install)
     if is_debian_source(request.kernel):
