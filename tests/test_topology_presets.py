@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from vm.errors import UserError
-from vm.topology import known_presets, load_preset, parse_preset
+from vm.topology import TopologyPreset, known_presets, load_preset, parse_preset
 
 GOOD = """
 memory_mib = 1536
@@ -19,6 +19,41 @@ memory_mib = 512
 [distances]
 "0-1" = 40
 """
+
+
+NO_DISTANCES = GOOD.split("[distances]")[0]
+# Node 1 is the private node; node 2 keeps it from the BIOS's top of memory.
+PRIVATE_KERNEL = """
+memory_mib = 640
+[[nodes]]
+id = 0
+cpus = 1
+memory_mib = 256
+[[nodes]]
+id = 1
+memory_mib = 256
+[[nodes]]
+id = 2
+memory_mib = 128
+[private]
+provider = "kernel"
+node = 1
+"""
+
+
+def _load_file(tmp_path: Path, content: str | bytes, filename: str = "mine.toml") -> TopologyPreset:
+    path = tmp_path / filename
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    return load_preset(str(path))
+
+
+def _refusal(tmp_path: Path, content: str | bytes) -> str:
+    """The one-line error a user's file gets; it names the file."""
+    with pytest.raises(UserError) as raised:
+        _load_file(tmp_path, content)
+    message = str(raised.value)
+    assert "\n" not in message and f"topology {tmp_path / 'mine.toml'}: " in message
+    return message
 
 
 def test_default_preset_is_the_documented_shape() -> None:
@@ -65,7 +100,7 @@ def test_memoryless_node_has_size_zero() -> None:
         (GOOD.replace('"0-1" = 40', '"0-5" = 40'), "distance 0-5 = 40"),
         (GOOD.replace('"0-1" = 40', '"0-1" = 5'), "distance 0-1 = 5"),
         ("memory_mib = [", "not valid TOML"),
-        ("memory_mib = 1\n", "missing or malformed field"),
+        ("memory_mib = 1\n", "nodes is missing; give one [[nodes]] table per node"),
     ],
 )
 def test_bad_presets_are_one_line_user_errors(text: str, message: str) -> None:
@@ -78,3 +113,69 @@ def test_bad_presets_are_one_line_user_errors(text: str, message: str) -> None:
 def test_unknown_preset_names_the_choices(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="unknown topology 'nope': choose one of .*default"):
         load_preset("nope")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('distances = "x"\n' + NO_DISTANCES, "distances = 'x' must be a table"),
+        ("kernel_parameters = 5\n" + GOOD, "kernel_parameters = 5 must be a list of strings"),
+        ('memory_mib = 10\nnodes = "ab"\n', "nodes = 'ab' must be an array of tables"),
+        ("memory_mib = 10\nnodes = [1]\n", "nodes[0] = 1 must be a table with id, cpus"),
+        (GOOD.replace("id = 1\n", ""), "nodes[1].id is missing; give the node's id"),
+        (b'description = "\xff"\n' + GOOD.encode(), "byte 15 is not UTF-8"),
+        (GOOD.replace("id = 1", "id = 1.0"), "nodes[1].id = 1.0 must be an integer"),
+        (GOOD.replace('"0-1" = 40', '"0-1" = "40"'), "distance '0-1' = '40' is not 'SRC-DST'"),
+        (GOOD.replace('"0-1" = 40', '"0-1" = true'), "distance '0-1' = True is not 'SRC-DST'"),
+    ],
+)
+def test_malformed_fields_are_one_line_errors(
+    tmp_path: Path, content: str | bytes, message: str
+) -> None:
+    assert message in _refusal(tmp_path, content)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            GOOD.replace("memory_mib = 1024", "memory_mib = 2048").replace(
+                "memory_mib = 512", "memory_mib = -512"
+            ),
+            "nodes[1].memory_mib = -512 must be an integer >= 0",
+        ),
+        (
+            "memory_mib = 0\n[[nodes]]\nid = 0\ncpus = 1\nmemory_mib = 0\n",
+            "memory_mib = 0 must be an integer >= 1",
+        ),
+        (
+            GOOD.replace("cpus = 2", "cpus = -1").replace("id = 1", "id = 1\ncpus = 2"),
+            "nodes[0].cpus = -1 must be an integer >= 0",
+        ),
+        (GOOD.replace("cpus = 2", "cpus = true"), "nodes[0].cpus = True must be an integer"),
+        (
+            GOOD.replace("1536", "1536.7").replace("memory_mib = 1024", "memory_mib = 1024.7"),
+            "memory_mib = 1536.7 must be an integer >= 1",
+        ),
+        (
+            'kernel_parameters = "quiet"\n' + GOOD,
+            "kernel_parameters = 'quiet' must be a list of strings, e.g. [\"quiet\"]",
+        ),
+        (
+            PRIVATE_KERNEL + 'ops = "mempolicy"\n',
+            "[private] ops = 'mempolicy' must be a list of strings",
+        ),
+        (PRIVATE_KERNEL + "modules = [1]\n", "[private] modules = [1] must be a list of strings"),
+        (PRIVATE_KERNEL.replace("node = 1", 'node = "1"'), "[private] node = '1' must be an"),
+    ],
+)
+def test_values_of_the_wrong_kind_or_range_are_refused(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    """Each was accepted once: truncated, split into letters, or summed though negative."""
+    assert message in _refusal(tmp_path, content)
+
+
+def test_a_private_table_with_ops_is_read(tmp_path: Path) -> None:
+    preset = _load_file(tmp_path, PRIVATE_KERNEL + 'ops = ["mempolicy"]\n')
+    assert preset.private is not None and preset.private.ops == ("mempolicy",)

@@ -9,6 +9,7 @@ guest's pytest).
 
 from __future__ import annotations
 
+import reprlib
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,115 +114,198 @@ def known_presets() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
 
 
-def _parse_distance(name: str, key: str, value: object) -> tuple[int, int, int]:
-    try:
-        src, dst = (int(part) for part in key.split("-"))
-        return src, dst, int(value)  # type: ignore[call-overload]
-    except (ValueError, TypeError):
+def _shown(value: object) -> str:
+    return reprlib.repr(value)  # shortened: a long inline table stays one line
+
+
+def _integer(where: str, field: str, value: object, least: int) -> int:
+    # TOML tells 512, 512.5, "512" and true apart: only the first is a count. bool is a
+    # subclass of int in Python, so it is refused by name (`cpus = true` is not one CPU).
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
         raise UserError(
-            f"topology {name}: distance {key!r} = {value!r} is not 'SRC-DST' = NUMBER"
-        ) from None
+            f"topology {where}: {field} = {_shown(value)} must be an integer >= {least}"
+        )
+    return value
 
 
-def parse_preset(name: str, text: str) -> TopologyPreset:
+def _string(where: str, field: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise UserError(f'topology {where}: {field} = {_shown(value)} must be a string ("...")')
+    return value
+
+
+def _strings(where: str, field: str, value: object) -> tuple[str, ...]:
+    # A bare string is iterable too: "quiet" must not become q, u, i, e, t.
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        example = f'["{value}"]' if isinstance(value, str) else '["...", "..."]'
+        raise UserError(
+            f"topology {where}: {field} = {_shown(value)} must be a list of strings, e.g. {example}"
+        )
+    return tuple(value)
+
+
+def _required(where: str, table: dict[str, object], key: str, field: str, hint: str) -> object:
+    if key not in table:
+        raise UserError(f"topology {where}: {field} is missing; {hint}")
+    return table[key]
+
+
+def _parse_node(where: str, index: int, table: object) -> NodeSpec:
+    field = f"nodes[{index}]"
+    if not isinstance(table, dict):
+        raise UserError(
+            f"topology {where}: {field} = {_shown(table)} must be a table with id, cpus "
+            "and memory_mib"
+        )
+    node_id = _required(where, table, "id", f"{field}.id", "give the node's id, 0 for the first")
+    memory = _required(
+        where, table, "memory_mib", f"{field}.memory_mib", "give its memory in MiB (0: none)"
+    )
+    return NodeSpec(
+        id=_integer(where, f"{field}.id", node_id, 0),
+        cpus=_integer(where, f"{field}.cpus", table.get("cpus", 0), 0),
+        memory_mib=_integer(where, f"{field}.memory_mib", memory, 0),
+    )
+
+
+def _parse_nodes(where: str, value: object) -> tuple[NodeSpec, ...]:
+    if not isinstance(value, list):
+        raise UserError(
+            f"topology {where}: nodes = {_shown(value)} must be an array of tables: "
+            "one [[nodes]] table per node, with id, cpus and memory_mib"
+        )
+    return tuple(_parse_node(where, index, table) for index, table in enumerate(value))
+
+
+def _node_id(text: str) -> int | None:
+    text = text.strip()
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
+def _parse_distance(where: str, key: str, value: object) -> tuple[int, int, int]:
+    src, _, dst = key.partition("-")
+    ends = _node_id(src), _node_id(dst)
+    if ends[0] is None or ends[1] is None or isinstance(value, bool) or not isinstance(value, int):
+        raise UserError(
+            f"topology {where}: distance {key!r} = {_shown(value)} is not 'SRC-DST' = INTEGER"
+        )
+    return ends[0], ends[1], value
+
+
+def _parse_distances(where: str, value: object) -> tuple[tuple[int, int, int], ...]:
+    if not isinstance(value, dict):
+        raise UserError(
+            f"topology {where}: distances = {_shown(value)} must be a table: "
+            '[distances] with lines like "0-1" = 30'
+        )
+    return tuple(_parse_distance(where, key, number) for key, number in value.items())
+
+
+def parse_preset(name: str, text: str, where: str | None = None) -> TopologyPreset:
+    """The preset in `text`; errors name `where` (the file), by default `name`."""
+    where = where or name
     try:
         data = tomllib.loads(text)
-        nodes = tuple(
-            NodeSpec(int(n["id"]), int(n.get("cpus", 0)), int(n["memory_mib"]))
-            for n in data["nodes"]
-        )
-        memory = int(data["memory_mib"])
     except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"topology {name}: not valid TOML ({exc})") from None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UserError(f"topology {name}: missing or malformed field {exc}") from None
+        raise UserError(f"topology {where}: not valid TOML ({exc})") from None
+    memory = _required(
+        where, data, "memory_mib", "memory_mib", "give the guest's memory in MiB, the nodes' sum"
+    )
+    nodes = _required(
+        where, data, "nodes", "nodes", "give one [[nodes]] table per node (id, cpus, memory_mib)"
+    )
     preset = TopologyPreset(
         name=name,
-        description=str(data.get("description", "")),
-        memory_mib=memory,
-        nodes=nodes,
-        distances=tuple(_parse_distance(name, k, v) for k, v in data.get("distances", {}).items()),
-        kernel_parameters=tuple(str(p) for p in data.get("kernel_parameters", ())),
-        private=_parse_private(name, data.get("private")),
+        description=_string(where, "description", data.get("description", "")),
+        memory_mib=_integer(where, "memory_mib", memory, 1),
+        nodes=_parse_nodes(where, nodes),
+        distances=_parse_distances(where, data.get("distances", {})),
+        kernel_parameters=_strings(where, "kernel_parameters", data.get("kernel_parameters", [])),
+        private=_parse_private(where, data.get("private")),
     )
-    validate(preset)
+    validate(preset, where)
     return preset
 
 
-def _parse_private(name: str, table: object) -> PrivateSpec | None:
+def _parse_private(where: str, table: object) -> PrivateSpec | None:
     if table is None:
         return None
-    try:
-        assert isinstance(table, dict)
-        profile = table.get("profile")
-        return PrivateSpec(
-            provider=str(table["provider"]),
-            node=int(table["node"]),
-            profile=str(profile) if profile is not None else None,
-            modules=tuple(str(m) for m in table.get("modules", ())),
-            ops=tuple(str(op) for op in table["ops"]) if "ops" in table else None,
+    if not isinstance(table, dict):
+        raise UserError(
+            f"topology {where}: private = {_shown(table)} must be a table: [private] with "
+            "provider and node"
         )
-    except (AssertionError, KeyError, TypeError, ValueError) as exc:
-        raise UserError(f"topology {name}: [private] needs provider and node ({exc})") from None
+    hint = "[private] needs provider and node"
+    provider = _required(where, table, "provider", "[private] provider", hint)
+    node = _required(where, table, "node", "[private] node", hint)
+    profile = table.get("profile")
+    return PrivateSpec(
+        provider=_string(where, "[private] provider", provider),
+        node=_integer(where, "[private] node", node, 0),
+        profile=_string(where, "[private] profile", profile) if profile is not None else None,
+        modules=_strings(where, "[private] modules", table.get("modules", [])),
+        ops=_strings(where, "[private] ops", table["ops"]) if "ops" in table else None,
+    )
 
 
-def _validate_private(preset: TopologyPreset) -> None:
-    name, private = preset.name, preset.private
+def _validate_private(preset: TopologyPreset, where: str) -> None:
+    private = preset.private
     if private is None:
         return
     if private.provider not in PRIVATE_PROVIDERS:
         raise UserError(
-            f"topology {name}: private provider {private.provider!r} is not one of "
+            f"topology {where}: private provider {private.provider!r} is not one of "
             f"{', '.join(PRIVATE_PROVIDERS)}"
         )
     by_id = {n.id: n for n in preset.nodes}
     node = by_id.get(private.node)
     if node is None or node.cpus or not node.memory_mib:
         raise UserError(
-            f"topology {name}: private node {private.node} must be a CPU-less memory node"
+            f"topology {where}: private node {private.node} must be a CPU-less memory node"
         )
     # Linux numbers nodes with CPUs first: only then is the preset's id the guest's id.
     if any(n.cpus for n in preset.nodes if n.id > private.node):
         raise UserError(
-            f"topology {name}: private node {private.node} must come after every node with CPUs"
+            f"topology {where}: private node {private.node} must come after every node with CPUs"
         )
     if private.ops is not None:
         if private.provider != "kernel":
-            raise UserError(f"topology {name}: [private] ops go with provider kernel")
+            raise UserError(f"topology {where}: [private] ops go with provider kernel")
         try:
             preset.private_range()
         except ValueError as exc:
-            raise UserError(f"topology {name}: {exc}") from None
+            raise UserError(f"topology {where}: {exc}") from None
 
 
-def validate(preset: TopologyPreset) -> None:
-    name = preset.name
+def validate(preset: TopologyPreset, where: str | None = None) -> None:
+    """Refuse a preset QEMU or the suite cannot use; errors name `where` (or the preset)."""
+    where = where or preset.name
     ids = [n.id for n in preset.nodes]
     if not ids:
-        raise UserError(f"topology {name}: no nodes")
+        raise UserError(f"topology {where}: no nodes")
     if len(ids) > MAX_QEMU_NODES:
-        raise UserError(f"topology {name}: {len(ids)} nodes, QEMU allows at most {MAX_QEMU_NODES}")
+        raise UserError(f"topology {where}: {len(ids)} nodes, QEMU allows at most {MAX_QEMU_NODES}")
     # QEMU refuses holes ("numa: Node ID missing"), and Linux numbers nodes by discovery.
     if ids != list(range(len(ids))):
-        raise UserError(f"topology {name}: node ids must be 0..{len(ids) - 1} in order, got {ids}")
+        raise UserError(f"topology {where}: node ids must be 0..{len(ids) - 1} in order, got {ids}")
     total = sum(n.memory_mib for n in preset.nodes)
     if total != preset.memory_mib:
         raise UserError(
-            f"topology {name}: node memory adds up to {total} MiB but the guest has "
+            f"topology {where}: node memory adds up to {total} MiB but the guest has "
             f"{preset.memory_mib} MiB; make memory_mib equal to the sum of the nodes"
         )
     if preset.cpus == 0:
-        raise UserError(f"topology {name}: no node has a CPU")
+        raise UserError(f"topology {where}: no node has a CPU")
     for src, dst, value in preset.distances:
         if src not in ids or dst not in ids or src == dst or not 10 < value <= 255:
             raise UserError(
-                f"topology {name}: distance {src}-{dst} = {value} needs two different nodes "
+                f"topology {where}: distance {src}-{dst} = {value} needs two different nodes "
                 "and 10 < value <= 255"
             )
     for parameter in preset.kernel_parameters:
         if not parameter or any(c.isspace() for c in parameter):
-            raise UserError(f"topology {name}: kernel parameter {parameter!r} must be one word")
-    _validate_private(preset)
+            raise UserError(f"topology {where}: kernel parameter {parameter!r} must be one word")
+    _validate_private(preset, where)
 
 
 def load_preset(name_or_path: str) -> TopologyPreset:
@@ -233,4 +317,12 @@ def load_preset(name_or_path: str) -> TopologyPreset:
             f"unknown topology {name_or_path!r}: choose one of "
             f"{', '.join(known_presets())} or give a .toml path"
         )
-    return parse_preset(path.stem, path.read_text())
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            f"topology {path}: byte {exc.start} is not UTF-8 ({exc.reason}); save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise UserError(f"topology {path}: cannot read it ({exc.strerror})") from None
+    return parse_preset(path.stem, text, str(path))
