@@ -176,6 +176,19 @@ def test_values_of_the_wrong_kind_or_range_are_refused(
     assert message in _refusal(tmp_path, content)
 
 
+@pytest.mark.parametrize("cpus", [256, 100000])
+def test_more_vcpus_than_qemu_gives_are_refused(tmp_path: Path, cpus: int) -> None:
+    content = GOOD.replace("cpus = 2", f"cpus = {cpus}")
+    assert f"cpus add up to {cpus}, more than the 255 vCPUs" in _refusal(tmp_path, content)
+
+
+def test_the_most_vcpus_qemu_gives_are_accepted() -> None:
+    preset = parse_preset(
+        "wide", GOOD.replace("cpus = 2", "cpus = 200").replace("id = 1", "id = 1\ncpus = 55")
+    )
+    assert preset.cpus == 255
+
+
 def test_a_private_table_with_ops_is_read(tmp_path: Path) -> None:
     preset = _load_file(tmp_path, PRIVATE_KERNEL + 'ops = ["mempolicy"]\n')
     assert preset.private is not None and preset.private.ops == ("mempolicy",)

@@ -19,6 +19,10 @@ from vm.private_range import PrivateRange, node_range
 
 PRESET_DIR = Path(__file__).with_name("topologies")
 MAX_QEMU_NODES = 128  # QEMU's MAX_NODES
+# One socket per vCPU gives the vCPUs APIC ids 0..cpus-1. Past id 254 QEMU's q35 wants an
+# intel-iommu with interrupt remapping and eim=on ("current -smp configuration requires
+# Extended Interrupt Mode enabled"), which the guest's command line does not add.
+MAX_GUEST_CPUS = 255
 DEFAULT_DISTANCE = 20  # QEMU's (and ACPI SLIT's) distance to a remote node
 
 
@@ -296,6 +300,11 @@ def validate(preset: TopologyPreset, where: str | None = None) -> None:
         )
     if preset.cpus == 0:
         raise UserError(f"topology {where}: no node has a CPU")
+    if preset.cpus > MAX_GUEST_CPUS:
+        raise UserError(
+            f"topology {where}: the nodes' cpus add up to {preset.cpus}, more than the "
+            f"{MAX_GUEST_CPUS} vCPUs QEMU gives a guest without an IOMMU; give the nodes fewer"
+        )
     for src, dst, value in preset.distances:
         if src not in ids or dst not in ids or src == dst or not 10 < value <= 255:
             raise UserError(
