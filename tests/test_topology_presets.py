@@ -189,6 +189,14 @@ def test_the_most_vcpus_qemu_gives_are_accepted() -> None:
     assert preset.cpus == 255
 
 
+def test_the_two_directions_of_a_pair_must_agree(tmp_path: Path) -> None:
+    """An entry sets both directions: a second one for the pair was once swapped in."""
+    both = GOOD.replace('"0-1" = 40', '"0-1" = 30\n"1-0" = 40')
+    assert "distance 1-0 = 40 contradicts 0-1 = 30" in _refusal(tmp_path, both)
+    agreeing = GOOD.replace('"0-1" = 40', '"0-1" = 40\n"1-0" = 40')
+    assert parse_preset("twice", agreeing).distance_matrix() == [(0, 1, 40), (1, 0, 40)]
+
+
 def test_a_private_table_with_ops_is_read(tmp_path: Path) -> None:
     preset = _load_file(tmp_path, PRIVATE_KERNEL + 'ops = ["mempolicy"]\n')
     assert preset.private is not None and preset.private.ops == ("mempolicy",)

@@ -305,11 +305,21 @@ def validate(preset: TopologyPreset, where: str | None = None) -> None:
             f"topology {where}: the nodes' cpus add up to {preset.cpus}, more than the "
             f"{MAX_GUEST_CPUS} vCPUs QEMU gives a guest without an IOMMU; give the nodes fewer"
         )
+    pairs: dict[frozenset[int], int] = {}
     for src, dst, value in preset.distances:
         if src not in ids or dst not in ids or src == dst or not 10 < value <= 255:
             raise UserError(
                 f"topology {where}: distance {src}-{dst} = {value} needs two different nodes "
                 "and 10 < value <= 255"
+            )
+        # An entry sets both directions (distance_matrix). QEMU and Linux would take an
+        # asymmetric table, and the guest's oracle reads distances per direction, but this
+        # format has no way to say one: "1-0" after "0-1" could only contradict it.
+        earlier = pairs.setdefault(frozenset((src, dst)), value)
+        if earlier != value:
+            raise UserError(
+                f"topology {where}: distance {src}-{dst} = {value} contradicts {dst}-{src} = "
+                f"{earlier}; an entry sets both directions, so give each pair once"
             )
     for parameter in preset.kernel_parameters:
         if not parameter or any(c.isspace() for c in parameter):
