@@ -197,6 +197,23 @@ def test_the_two_directions_of_a_pair_must_agree(tmp_path: Path) -> None:
     assert parse_preset("twice", agreeing).distance_matrix() == [(0, 1, 40), (1, 0, 40)]
 
 
+def test_a_private_profile_that_does_not_load_names_the_topology_file(tmp_path: Path) -> None:
+    unknown = PRIVATE_KERNEL + 'profile = "nosuch"\n'
+    message = _refusal(tmp_path, unknown)
+    assert "[private] profile = 'nosuch' fails: unknown profile 'nosuch': choose one of" in message
+    broken = tmp_path / "broken-profile.toml"
+    broken.write_text('description = "no name"\n')
+    message = _refusal(tmp_path, PRIVATE_KERNEL + f'profile = "{broken}"\n')
+    assert f"[private] profile = '{broken}' fails: profile {broken} is not valid" in message
+
+
+def test_a_private_profile_by_path_is_kept(tmp_path: Path) -> None:
+    mine = tmp_path / "mine-profile.toml"
+    mine.write_text('name = "mine"\nextends = "mainline"\n')
+    preset = _load_file(tmp_path, PRIVATE_KERNEL + f'profile = "{mine}"\n')
+    assert preset.default_profile == str(mine)
+
+
 def test_a_private_table_with_ops_is_read(tmp_path: Path) -> None:
     preset = _load_file(tmp_path, PRIVATE_KERNEL + 'ops = ["mempolicy"]\n')
     assert preset.private is not None and preset.private.ops == ("mempolicy",)

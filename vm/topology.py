@@ -14,6 +14,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from fixtures.profiles import ProfileError, load_profile
 from vm.errors import UserError
 from vm.private_range import PrivateRange, node_range
 
@@ -272,6 +273,14 @@ def _validate_private(preset: TopologyPreset, where: str) -> None:
         raise UserError(
             f"topology {where}: private node {private.node} must come after every node with CPUs"
         )
+    if private.profile is not None:
+        # Checked here, where the file is known: a run reports a bad --profile on its own.
+        try:
+            load_profile(private.profile)
+        except ProfileError as exc:
+            raise UserError(
+                f"topology {where}: [private] profile = {private.profile!r} fails: {exc}"
+            ) from None
     if private.ops is not None:
         if private.provider != "kernel":
             raise UserError(f"topology {where}: [private] ops go with provider kernel")
