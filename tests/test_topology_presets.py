@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from vm.errors import UserError
-from vm.topology import TopologyPreset, known_presets, load_preset, parse_preset
+from vm.topology import PRESET_DIR, TopologyPreset, known_presets, load_preset, parse_preset
 
 GOOD = """
 memory_mib = 1536
@@ -108,6 +108,32 @@ def test_bad_presets_are_one_line_user_errors(text: str, message: str) -> None:
         parse_preset("bad", text)
     assert message in str(raised.value)
     assert "\n" not in str(raised.value)
+
+
+def test_a_users_file_does_not_take_a_shipped_presets_name(tmp_path: Path) -> None:
+    """The name keys the result file: a user's default.toml would replace the default's."""
+    shipped = load_preset("default")
+    (tmp_path / "a").mkdir()
+    mine = _load_file(tmp_path / "a", (PRESET_DIR / "default.toml").read_text(), "default.toml")
+    assert mine.name != "default" and mine.name.startswith("default-")
+    assert mine.nodes == shipped.nodes
+    # Two files of one stem, or one file edited, get two names; the same content one.
+    (tmp_path / "b").mkdir()
+    edited = _load_file(tmp_path / "b", GOOD, "default.toml")
+    assert edited.name not in (mine.name, "default")
+    (tmp_path / "c").mkdir()
+    assert _load_file(tmp_path / "c", GOOD, "default.toml").name == edited.name
+    # host.toml must not pass for bare metal, which the guest's --topology-preset=host means.
+    assert _load_file(tmp_path, GOOD, "host.toml").name.startswith("host-")
+
+
+def test_a_shipped_preset_by_path_keeps_its_name() -> None:
+    assert load_preset(str(PRESET_DIR / "four-nodes.toml")).name == "four-nodes"
+
+
+def test_a_users_file_name_is_safe_in_a_file_name(tmp_path: Path) -> None:
+    preset = _load_file(tmp_path, GOOD, "my layout;x.toml")
+    assert preset.name.startswith("my_layout_x-") and len(preset.name) == len("my_layout_x-") + 8
 
 
 def test_unknown_preset_names_the_choices(tmp_path: Path) -> None:

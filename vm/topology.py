@@ -9,6 +9,7 @@ guest's pytest).
 
 from __future__ import annotations
 
+import hashlib
 import reprlib
 import tomllib
 from dataclasses import dataclass
@@ -336,6 +337,20 @@ def validate(preset: TopologyPreset, where: str | None = None) -> None:
     _validate_private(preset, where)
 
 
+def user_preset_name(path: Path, content: bytes) -> str:
+    """A user's file is named by its stem and the start of its content's SHA-256.
+
+    The name keys the result document (<release>--<preset>--<profile>.json) and reaches the
+    guest as --topology-preset, so a user's default.toml must not pass for the shipped
+    preset (its result would replace the shipped one's), nor host.toml for bare metal.
+    Refusing those stems would still let two layout.toml files, or one file before and
+    after an edit, replace each other's results; the hash tells them apart and keeps the
+    name of an unchanged file from run to run.
+    """
+    stem = "".join(c if c.isalnum() or c in "._-" else "_" for c in path.stem)  # a file name
+    return f"{stem}-{hashlib.sha256(content).hexdigest()[:8]}"
+
+
 def load_preset(name_or_path: str) -> TopologyPreset:
     path = Path(name_or_path)
     if not (path.suffix == ".toml" and path.is_file()):
@@ -346,11 +361,14 @@ def load_preset(name_or_path: str) -> TopologyPreset:
             f"{', '.join(known_presets())} or give a .toml path"
         )
     try:
-        text = path.read_bytes().decode("utf-8")
+        content = path.read_bytes()
+        text = content.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise UserError(
             f"topology {path}: byte {exc.start} is not UTF-8 ({exc.reason}); save it as UTF-8"
         ) from None
     except OSError as exc:
         raise UserError(f"topology {path}: cannot read it ({exc.strerror})") from None
-    return parse_preset(path.stem, text, str(path))
+    shipped = path.resolve().parent == PRESET_DIR.resolve()
+    name = path.stem if shipped else user_preset_name(path, content)
+    return parse_preset(name, text, str(path))
