@@ -92,6 +92,33 @@ def test_bad_private_tables_are_profile_errors(tmp_path: Path, text: str, messag
         load_profile(str(bad))
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'name = "x"\nfeatures = "abc"\n', "features = 'abc' must be a table: [features]"),
+        (b'name = "x"\ntolerances = 3\n', "tolerances = 3 must be a table"),
+        (b'name = "x"\nprivate = []\n', "private = [] must be a table"),
+        (b'name = "x"\n[features]\nMPOL_BIND = 6.9\n', "[features] MPOL_BIND = 6.9 must be"),
+        (b'name = "x"\n[features]\nMPOL_BIND = "soon"\n', "MPOL_BIND = 'soon' must be the"),
+        (b'name = "x"\n[tolerances]\nslack = -1\n', "[tolerances] slack = -1 must be an"),
+        (b'name = "x"\n[tolerances]\nslack = "4"\n', "[tolerances] slack = '4' must be an"),
+        (b"name = 5\n", "name = 5 must be a string"),
+        (b'name = "\xff"\n', "byte 8 is not UTF-8"),
+        # Refused in the file that holds it, before `extends` merges it into mainline's.
+        (b'name = "x"\nextends = "mainline"\nfeatures = "abc"\n', "features = 'abc' must be"),
+    ],
+)
+def test_malformed_profile_fields_name_the_file_and_field(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_bytes(content)
+    with pytest.raises(ProfileError) as raised:
+        load_profile(str(bad))
+    assert str(raised.value).startswith(f"profile {bad}: ")
+    assert message in str(raised.value) and "\n" not in str(raised.value)
+
+
 def test_v5_drops_the_private_node_from_interleave_and_refuses_preferred() -> None:
     rules = load_profile("private-v5").private
     mixed = Policy(Mode.MPOL_INTERLEAVE, frozenset({0, 2}))
