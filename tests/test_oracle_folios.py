@@ -144,6 +144,62 @@ def test_a_page_outside_the_mask_is_named() -> None:
     ]
 
 
+SIXTEEN = tuple(FolioSpan(32 * k, 32, 5) for k in range(16))
+
+
+def _passes(rule: FolioRotation, per_page: tuple[int, ...]) -> bool:
+    """The case's verdict would be pass: no violation, and the budget judges."""
+    return not rule.violations(per_page) and rule.unjudged() is None
+
+
+def test_a_budget_that_would_pass_every_folio_on_one_node_leaves_the_case_unjudged() -> None:
+    """The review's example: 16 folios on {0, 1}, all on node 0, are 15 turns; a budget of
+    15 passed them, so it must not let the case pass; at 14 they fail."""
+    on_node0 = (0,) * 16 * 32
+    wide = FolioRotation(SIXTEEN, frozenset({0, 1}), "rotation", other_allocations=15)
+    assert not _passes(wide, on_node0)
+    why = wide.unjudged()
+    assert why is not None and "a budget of 15 unseen turns" in why
+    assert "16 folios over [0, 1]: all 16 on node 0, no interleave at all, need only 15" in why
+    narrow = FolioRotation(SIXTEEN, frozenset({0, 1}), "rotation", other_allocations=14)
+    assert narrow.unjudged() is None
+    (problem,) = narrow.violations(on_node0)
+    assert "15 turns of the counter besides theirs" in problem and "at most 14" in problem
+
+
+@pytest.mark.parametrize("nodes", [frozenset({0, 1}), NODES, frozenset({0, 2, 3, 5})])
+def test_no_budget_passes_a_task_that_did_not_interleave(nodes: frozenset[int]) -> None:
+    """Every folio on any one node of the mask never passes, whatever the budget; the
+    correct rotation passes under every budget below the bound."""
+    n, nfolios = len(nodes), len(SPANS)
+    bound = (nfolios - 1) * (n - 1)
+    for budget in range(nfolios * n + 2):
+        rule = _rule(nodes, budget)
+        for node in nodes:
+            assert not _passes(rule, _pages((node,) * nfolios)), (budget, node)
+        assert (rule.unjudged() is None) == (budget < bound)
+        if budget < bound:
+            assert _passes(rule, _rotation(min(nodes), nodes))
+
+
+def test_the_bound_is_the_fewest_turns_of_any_one_node_placement() -> None:
+    """The arithmetic unjudged() rests on, counted by turns() itself: one node for all
+    folios costs at least (nfolios - 1) * (n - 1) turns, the mask's first node exactly."""
+    for n in range(2, 5):
+        nodes = frozenset(range(0, 2 * n, 2))
+        for nfolios in range(1, 7):
+            spans = tuple(FolioSpan(k, 1, 0) for k in range(nfolios))
+            rule = FolioRotation(spans, nodes, "rotation", other_allocations=0)
+            cost = {m: sum(t for _, t in rule.turns((m,) * nfolios)) for m in nodes}
+            assert min(cost.values()) == cost[0] == (nfolios - 1) * (n - 1)
+
+
+def test_a_one_node_mask_has_no_rotation_to_judge() -> None:
+    rule = _rule(frozenset({1}), budget=50)
+    assert rule.unjudged() is None and _passes(rule, _pages((1,) * len(SPANS)))
+    assert rule.violations(_pages((0,) * len(SPANS)))
+
+
 def _thp_tree(root: Path, choices: dict[int, str]) -> Path:
     (root / "hpage_pmd_size").parent.mkdir(parents=True, exist_ok=True)
     (root / "hpage_pmd_size").write_text("2097152\n")
