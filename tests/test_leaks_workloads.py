@@ -130,3 +130,11 @@ def test_small_workloads_run_and_report(workload: Any) -> None:
 def test_shmem_filler_grows_a_memfd() -> None:
     filler = Filler("shmem")
     assert filler.grow(8) == 8 and filler.grow(8) == 8
+
+
+def test_page_cache_filler_reads_the_file_to_its_last_page(tmp_path: Path) -> None:
+    # 300 pages: one whole 1 MiB read and a 44-page tail, which must be read too.
+    path = sparse_file(tmp_path, 300, "tail")
+    info = fill(Filler("file", file=path), [0], 0, overshoot_pages=300, cap_pages=300)
+    assert info["allocated_pages"] == 300 and info["stopped"] == "cap"
+    assert info["cap_pages"] == 300
