@@ -12,6 +12,13 @@ What a verdict means depends on the provider:
 - `unprotected`: the negative control. The stock kernel really falls back onto the plain
   CPU-less node, so pass = the detector saw that leak-in ("detector works"), fail = it
   did not. The case ids are the same for every provider, so rows align in reports.
+
+Seeing no leak proves something only under pressure: a verdict that rests on it (an
+isolation pass, a control's failure, the leak-out case's pass) needs the fill to have
+reached full normal nodes and its overshoot, and the filler and the workload to hold their
+memory still at the after snapshot (a child the OOM killer ended freed its pages, any on
+the private node with them). Without that the case is an error that says what was
+missing (fixtures/private/evidence.py). Pages seen on the node are a finding regardless.
 """
 
 from __future__ import annotations
@@ -30,8 +37,9 @@ from fixtures.matrix.leaks import SPECS, LeakCase, NodeCase, leak_cases
 from fixtures.oracle import ExactPages
 from fixtures.oracle import private as private_oracle
 from fixtures.oracle.private import LeakExpectation, PrivateRules, Refused
-from fixtures.plugin.checks import require_private_node
+from fixtures.plugin.checks import HarnessError, require_private_node
 from fixtures.plugin.verdicts import CaseRecord, unsupported
+from fixtures.private.evidence import held_shortfall, pressure_shortfall, unproven
 from fixtures.private.leaks import NoiseFloor, leak_in, leak_out, measure_noise_floor, snapshot
 from fixtures.private.providers import PrivateNode
 from fixtures.private.setup import (
@@ -212,6 +220,7 @@ def _leak_in(
         cap = rooms + PAGE_CACHE_EXTRA_PAGES
         big_file = sparse_file(scratch, cap, "page-cache-pressure")
     mid = None
+    gaps: list[str | None] = []  # what the verdict lacks, should it rest on seeing no leak
     try:
         # A hog the OOM killer takes may hold shmem until its exit completes, and the OOM
         # reaper, done with its anonymous memory, lets the next OOM pick again: pytest, at
@@ -231,7 +240,7 @@ def _leak_in(
                 )
                 with Held(fill, oom_adj=1000) as hog:
                     after = snapshot(nodes)
-                    observed["pressure"] = {**hog.result.to_json(), **read_progress(progress)}
+                    gaps.append(_pressure_gap(hog, progress, observed))
             elif spec.pressure == "hog":
                 fill = pressure(
                     Filler("anon"),
@@ -248,13 +257,12 @@ def _leak_in(
                     npages = left + CHUNK_PAGES
                     with Held(_workload(c.workload, topology, npages), oom_adj=0) as work:
                         after = snapshot(nodes)
-                        observed["workload"] = work.result.to_json()
-                    hog.alive()
-                    observed["pressure"] = {**hog.result.to_json(), **read_progress(progress)}
+                        gaps.append(_pressure_gap(hog, progress, observed))
+                        gaps.append(_workload_gap(work, observed))
             else:
                 with Held(_workload(c.workload, topology, CHUNK_PAGES), oom_adj=0) as work:
                     after = snapshot(nodes)
-                    observed["workload"] = work.result.to_json()
+                    gaps.append(_workload_gap(work, observed))
             if isinstance(knobs, Knobs):
                 observed["knobs"] = knobs.to_json()
     finally:
@@ -277,8 +285,27 @@ def _leak_in(
     # phase, so that the pressure's fallback cannot stand in for the workload's.
     window = report if expected.kind == "isolated" else judged
     problems = expected.violations(window.pages)
-    observed["verdict_means"] = _meaning(expected, window.pages, problems)
+    no_verdict = unproven(gaps, expected.kind, problems)
+    observed["verdict_means"] = no_verdict or _meaning(expected, window.pages, problems)
+    if no_verdict:
+        raise HarnessError(no_verdict)
     assert not problems, "; ".join(problems)
+
+
+def _pressure_gap(hog: Held, progress: _mmap.mmap, observed: dict[str, Any]) -> str | None:
+    """Records the filler, checked right after the after snapshot; what it lacks, or None."""
+    alive = hog.alive()
+    filled = read_progress(progress)
+    observed["pressure"] = {**hog.result.to_json(), **filled, "alive_at_snapshot": alive}
+    return pressure_shortfall(hog.result, filled, alive=alive)
+
+
+def _workload_gap(work: Held, observed: dict[str, Any]) -> str | None:
+    alive = work.alive()
+    observed["workload"] = {**work.result.to_json(), "alive_at_snapshot": alive}
+    if work.result.error:
+        return None  # raised as the workload's failure before any verdict
+    return held_shortfall("the workload", work.result, alive=alive)
 
 
 def _meaning(expected: LeakExpectation, pages: dict[str, int], problems: list[str]) -> str:
@@ -355,12 +382,17 @@ def _node_case(
                 )
             )
             after = snapshot(nodes)
-            pressure_info = {**hog.result.to_json(), **read_progress(progress)}
+            held: dict[str, Any] = {}
+            gap = _pressure_gap(hog, progress, held)
     case.observed = {
         "pages": {str(n): per_page.count(n) for n in sorted(set(per_page)) if n >= 0},
         "leak": leak_out(per_page, c.node),
         "leak_in": leak_in(before, after, c.node, noise_floor).to_json(),
-        "pressure": pressure_info,
+        "pressure": held["pressure"],
     }
     problems = expected.violations(per_page)
+    # Every page still on the node proves nothing without the pressure that could move them.
+    no_verdict = unproven([gap], "isolated", problems)
+    if no_verdict:
+        raise HarnessError(no_verdict)
     assert not problems, "; ".join(problems)
