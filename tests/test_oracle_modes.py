@@ -17,6 +17,7 @@ from fixtures.matrix import (
 )
 from fixtures.oracle.modes import (
     NodeRoom,
+    NoFallback,
     PolicyState,
     ZoneRoom,
     bind_full,
@@ -357,10 +358,56 @@ def test_a_full_node_keeps_its_room_before_falling_back() -> None:
 
 
 def test_bind_never_falls_back() -> None:
-    expected = bind_full(Policy(Mode.MPOL_BIND, frozenset({1})))
+    expected = bind_full(
+        Policy(Mode.MPOL_BIND, frozenset({1})), MAINLINE, room_above_low=2060, unrecorded_pages=16
+    )
     assert expected.signals == {"SIGKILL", "SIGBUS"}
     with pytest.raises(ValueError):
-        bind_full(Policy(Mode.MPOL_PREFERRED, frozenset({1})))
+        bind_full(
+            Policy(Mode.MPOL_PREFERRED, frozenset({1})),
+            MAINLINE,
+            room_above_low=2060,
+            unrecorded_pages=16,
+        )
+
+
+def bind_node2(room: int) -> NoFallback:
+    return bind_full(
+        Policy(Mode.MPOL_BIND, frozenset({2})), MAINLINE, room_above_low=room, unrecorded_pages=16
+    )
+
+
+def test_a_bind_kill_counts_once_the_room_above_low_was_faulted() -> None:
+    # The hogs leave 2,048 pages above low (HEADROOM_PAGES); others may take 512 of them
+    # first and the step in progress (16) is not recorded yet.
+    expected = bind_node2(2060)
+    assert expected.min_faulted == 2060 - 512 - 16
+    # 7.3.4 (Debian), pressure-bind-full-node2: killed after 3,408 pages.
+    clean = dict(probed=3408, stray=0, first_stray=None)
+    assert expected.kill_violations("SIGKILL", faulted=3408, **clean) == []
+    assert expected.kill_violations("SIGBUS", faulted=1532, **clean) == []
+
+
+def test_a_bind_kill_before_the_room_was_used_is_a_finding() -> None:
+    # 6.1.0-57, pressure-bind-full-node2: passed with a child killed in its first step.
+    (early,) = bind_node2(2060).kill_violations(
+        "SIGKILL", faulted=0, probed=0, stray=0, first_stray=None
+    )
+    assert "after faulting 0 pages against a room of 2060" in early
+    assert "at least 1532 expected" in early
+
+
+def test_a_bind_kill_with_pages_elsewhere_or_another_signal_is_a_finding() -> None:
+    expected = bind_node2(2060)
+    (stray,) = expected.kill_violations(
+        "SIGKILL", faulted=4000, probed=4000, stray=3, first_stray=0
+    )
+    assert "3 of 4000 probed pages" in stray and "first: node 0" in stray
+    (other,) = expected.kill_violations(
+        "SIGSEGV", faulted=4000, probed=4000, stray=0, first_stray=None
+    )
+    assert "SIGSEGV" in other
+    assert expected.to_json()["min_faulted_pages"] == 1532
 
 
 def test_zoneinfo_rooms_from_a_recorded_file() -> None:
