@@ -1,9 +1,10 @@
 """get_mempolicy reads back the mode and nodemask that were set.
 
 `mbind-*` cases read the VMA policy with MPOL_F_ADDR, `set_mempolicy-*` cases the task
-policy with flags 0. `mems-allowed-*` cases check MPOL_F_MEMS_ALLOWED against the cpuset:
-the task's cgroup's cpuset.mems.effective and Mems_allowed_list of /proc/self/status, in
-the child's own cgroup and in a cpuset cgroup of one memory node. MPOL_F_NODE|MPOL_F_ADDR
+policy with flags 0. `mems-allowed-*` cases check MPOL_F_MEMS_ALLOWED and Mems_allowed_list
+of /proc/self/status against the cpuset: the task's cgroup's cpuset.mems.effective (where
+that is not readable, the top cpuset's mems, N_MEMORY, for a task in it), in the child's own
+cgroup and in a cpuset cgroup of one memory node. MPOL_F_NODE|MPOL_F_ADDR
 is checked wherever pages are probed (the probe's third opinion, every placement case),
 MPOL_F_NODE alone by the errors area (`get_mempolicy-ok-f-node-task-interleave`).
 """
@@ -15,7 +16,13 @@ import pytest
 
 from fixtures.knobs.base import CpusetCgroups, KnobUnavailable
 from fixtures.matrix import PlacementCase, placement_cases
-from fixtures.plugin.checks import HarnessError, check_anon_readback, observed_outcome
+from fixtures.oracle.placement import mems_allowed
+from fixtures.plugin.checks import (
+    HarnessError,
+    check_anon_readback,
+    check_mems_allowed,
+    observed_outcome,
+)
 from fixtures.plugin.verdicts import CaseRecord
 from fixtures.profiles import Profile
 from fixtures.system.child import run_in_child
@@ -47,7 +54,8 @@ def cpusets() -> Iterator[CpusetCgroups]:
 def test_mems_allowed(
     where: str, topology: Topology, cpusets: CpusetCgroups, case: CaseRecord
 ) -> None:
-    """get_mempolicy(MPOL_F_MEMS_ALLOWED) names the cpuset's effective mems."""
+    """get_mempolicy(MPOL_F_MEMS_ALLOWED) names the cpuset's effective mems (the top
+    cpuset's, N_MEMORY, where the cgroup's file is not readable)."""
     case.params = {"call": "get_mempolicy", "flags": "MPOL_F_MEMS_ALLOWED", "where": where}
     group = None
     if where != "own-cgroup":
@@ -62,20 +70,7 @@ def test_mems_allowed(
     finally:
         if group is not None:
             cpusets.remove(group)
-    cpuset = run.cpuset_effective
-    expected = cpuset if cpuset is not None else run.status_list
-    case.expected = {
-        "nodes": sorted(expected),
-        "rule": "the cpuset's mems: cpuset.mems.effective"
-        + (" (not readable: Mems_allowed_list)" if cpuset is None else ""),
-    }
-    case.observed = {
-        "nodes": sorted(run.by_get_mempolicy),
-        "mems_allowed_list": sorted(run.status_list),
-    }
-    if group is not None and expected != {min(topology.memory_nodes)}:
-        raise HarnessError(f"the cpuset's mems did not take: {sorted(expected)}")
-    assert run.by_get_mempolicy == expected == run.status_list, (
-        f"MPOL_F_MEMS_ALLOWED read {sorted(run.by_get_mempolicy)}, the cpuset's mems are "
-        f"{sorted(expected)}, Mems_allowed_list {sorted(run.status_list)}"
-    )
+    expected = mems_allowed(run.cpuset_effective, run.cpuset_path, topology.has_memory)
+    if group is not None and expected.nodes != frozenset({min(topology.memory_nodes)}):
+        raise HarnessError(f"the cpuset's mems did not take: {expected.to_json()}")
+    check_mems_allowed(case, expected, run)
