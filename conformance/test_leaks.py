@@ -17,7 +17,9 @@ Seeing no leak proves something only under pressure: a verdict that rests on it 
 isolation pass, a control's failure, the leak-out case's pass) needs the fill to have
 reached full normal nodes and its overshoot, and the filler and the workload to hold their
 memory still at the after snapshot (a child the OOM killer ended freed its pages, any on
-the private node with them). Without that the case is an error that says what was
+the private node with them), unless the node's numastat shows it served no allocation in
+the window: then nothing freed was there, and the kill is the kernel choosing the OOM
+killer over the private node. Without that the case is an error that says what was
 missing (fixtures/private/evidence.py). Pages seen on the node are a finding regardless.
 """
 
@@ -39,7 +41,13 @@ from fixtures.oracle import private as private_oracle
 from fixtures.oracle.private import LeakExpectation, PrivateRules, Refused
 from fixtures.plugin.checks import HarnessError, require_private_node
 from fixtures.plugin.verdicts import CaseRecord, unsupported
-from fixtures.private.evidence import held_shortfall, pressure_shortfall, unproven
+from fixtures.private.evidence import (
+    Gap,
+    held_shortfall,
+    node_allocations,
+    pressure_shortfall,
+    unproven,
+)
 from fixtures.private.leaks import NoiseFloor, leak_in, leak_out, measure_noise_floor, snapshot
 from fixtures.private.providers import PrivateNode
 from fixtures.private.setup import (
@@ -220,7 +228,7 @@ def _leak_in(
         cap = rooms + PAGE_CACHE_EXTRA_PAGES
         big_file = sparse_file(scratch, cap, "page-cache-pressure")
     mid = None
-    gaps: list[str | None] = []  # what the verdict lacks, should it rest on seeing no leak
+    gaps: list[Gap | None] = []  # what the verdict lacks, should it rest on seeing no leak
     try:
         # A hog the OOM killer takes may hold shmem until its exit completes, and the OOM
         # reaper, done with its anonymous memory, lets the next OOM pick again: pytest, at
@@ -285,14 +293,22 @@ def _leak_in(
     # phase, so that the pressure's fallback cannot stand in for the workload's.
     window = report if expected.kind == "isolated" else judged
     problems = expected.violations(window.pages)
-    no_verdict = unproven(gaps, expected.kind, problems)
+    allocations = node_allocations(report.numastat, counting=_numa_stat_on())
+    observed["node_allocations"] = allocations
+    no_verdict = unproven(gaps, expected.kind, problems, allocations)
     observed["verdict_means"] = no_verdict or _meaning(expected, window.pages, problems)
     if no_verdict:
         raise HarnessError(no_verdict)
     assert not problems, "; ".join(problems)
 
 
-def _pressure_gap(hog: Held, progress: _mmap.mmap, observed: dict[str, Any]) -> str | None:
+def _numa_stat_on() -> bool:
+    """Whether the kernel counts numastat events now (vm.numa_stat; absent: always on)."""
+    knob = Path("/proc/sys/vm/numa_stat")
+    return not knob.exists() or knob.read_text().strip() == "1"
+
+
+def _pressure_gap(hog: Held, progress: _mmap.mmap, observed: dict[str, Any]) -> Gap | None:
     """Records the filler, checked right after the after snapshot; what it lacks, or None."""
     alive = hog.alive()
     filled = read_progress(progress)
@@ -300,7 +316,7 @@ def _pressure_gap(hog: Held, progress: _mmap.mmap, observed: dict[str, Any]) -> 
     return pressure_shortfall(hog.result, filled, alive=alive)
 
 
-def _workload_gap(work: Held, observed: dict[str, Any]) -> str | None:
+def _workload_gap(work: Held, observed: dict[str, Any]) -> Gap | None:
     alive = work.alive()
     observed["workload"] = {**work.result.to_json(), "alive_at_snapshot": alive}
     if work.result.error:

@@ -1,5 +1,6 @@
 """A leak case's evidence: the fill reached full, the held children were there at the
-after snapshot, and only a verdict that rests on seeing no leak needs it.
+after snapshot (or the node served no allocation while they were), and only a verdict
+that rests on seeing no leak needs it.
 
 The values are those of recorded runs (reports/example/results, 7.3.4-private-v4): the
 first two cases below passed there, on a filler the OOM killer had ended.
@@ -11,8 +12,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from fixtures.private.evidence import (
+    Gap,
     fill_shortfall,
     held_shortfall,
+    node_allocations,
     pressure_shortfall,
     rests_on_absence,
     unproven,
@@ -43,7 +46,7 @@ def test_a_filler_killed_before_it_yielded_is_no_pressure() -> None:
     killed = HeldResult(pid=1, signal="SIGKILL", ended="SIGKILL")
     progress = {"allocated_pages": 124928, "full_at_pages": 118784}
     gap = pressure_shortfall(killed, progress, alive=False)
-    assert gap is not None and "killed by SIGKILL" in gap and "124928" in gap
+    assert gap is not None and "killed by SIGKILL" in gap.text and "124928" in gap.text
     assert unproven([gap], ISOLATED, []) is not None
 
 
@@ -51,7 +54,7 @@ def test_a_hog_gone_at_the_after_snapshot_is_no_pressure() -> None:
     # leaks-in-node2-fork-storm, private-v4: the hog yielded full, then was OOM-killed.
     hog = HeldResult(pid=1, info=fill_info(overshoot_pages=0, stopped="full"), ended="SIGKILL")
     gap = pressure_shortfall(hog, {}, alive=False)
-    assert gap is not None and "gone (SIGKILL)" in gap
+    assert gap is not None and "gone (SIGKILL)" in gap.text
     assert pressure_shortfall(hog, {}, alive=True) is None
 
 
@@ -85,7 +88,7 @@ def test_the_page_cache_fill_must_read_its_whole_file() -> None:
 
 
 def test_only_a_verdict_that_rests_on_seeing_no_leak_needs_the_evidence() -> None:
-    gap = ["the filler: child killed by SIGKILL before its workload was in place"]
+    gap = [Gap("the filler: child killed by SIGKILL before its workload was in place")]
     assert rests_on_absence(ISOLATED, []) and rests_on_absence(CONTROL, NO_LEAK_SEEN)
     assert unproven(gap, ISOLATED, []) is not None  # would pass on nothing
     assert unproven(gap, CONTROL, NO_LEAK_SEEN) is not None  # would fail on nothing
@@ -97,7 +100,8 @@ def test_only_a_verdict_that_rests_on_seeing_no_leak_needs_the_evidence() -> Non
 def test_a_workload_killed_before_it_yielded_is_no_workload() -> None:
     killed = HeldResult(pid=1, signal="SIGKILL")
     gap = held_shortfall("the workload", killed, alive=False)
-    assert gap is not None and gap.startswith("the workload: child killed by SIGKILL")
+    assert gap is not None and gap.text.startswith("the workload: child killed by SIGKILL")
+    assert not gap.freed  # never in place: no count of the node's can stand in for it
     timed_out = HeldResult(pid=1, timed_out=True)
     assert held_shortfall("the workload", timed_out, alive=True) is not None
 
@@ -117,4 +121,47 @@ def test_held_children_on_this_host_give_the_shortfalls() -> None:
         os.kill(hog.result.pid, signal.SIGKILL)
         os.waitid(os.P_PID, hog.result.pid, os.WEXITED | os.WNOWAIT)
         gap = pressure_shortfall(hog.result, {}, alive=hog.alive())
-        assert gap is not None and "gone (SIGKILL)" in gap
+        assert gap is not None and "gone (SIGKILL)" in gap.text
+
+
+# leaks-in-node2-shmem-memfd, private-v4-closed (7.3.4-private-v4): the filler went 6,144
+# pages past full normal nodes before the OOM killer took it; node 2's numastat: nothing.
+PUSHING_PAST_FULL = {"allocated_pages": 118784, "full_at_pages": 112640}
+NODE2_UNTOUCHED = {"numa_hit": 0, "numa_miss": 0, "numa_foreign": 0, "interleave_hit": 0}
+
+
+def test_a_freed_child_is_answered_only_by_a_node_that_served_no_allocation() -> None:
+    killed = HeldResult(pid=1, signal="SIGKILL", ended="SIGKILL")
+    gap = pressure_shortfall(killed, PUSHING_PAST_FULL, alive=False)
+    assert gap is not None and gap.freed
+    untouched = node_allocations(NODE2_UNTOUCHED, counting=True)
+    assert untouched == 0
+    assert unproven([gap], ISOLATED, [], untouched) is None
+    assert unproven([gap], CONTROL, NO_LEAK_SEEN, untouched) is None  # saw none: none there
+    # The node served something in the window: what was freed may have been there.
+    served = node_allocations(NODE2_UNTOUCHED | {"numa_miss": 3}, counting=True)
+    assert unproven([gap], ISOLATED, [], served) is not None
+    # Counters off (vm.numa_stat=0) or absent: the zero means nothing.
+    assert node_allocations(NODE2_UNTOUCHED, counting=False) is None
+    assert node_allocations({"numa_hit": 0}, counting=True) is None
+    assert unproven([gap], ISOLATED, [], None) is not None
+
+
+def test_a_child_never_in_place_is_not_answered_by_the_node() -> None:
+    killed_early = HeldResult(pid=1, signal="SIGKILL", ended="SIGKILL")
+    never_full = pressure_shortfall(killed_early, {"allocated_pages": 9000}, alive=False)
+    raised = HeldResult(pid=1, error="Traceback ...", ended="exit 70")
+    raised_gap = pressure_shortfall(raised, PUSHING_PAST_FULL, alive=False)
+    short_hog = HeldResult(pid=1, info=fill_info(allocated_pages=118784, stopped="deadline"))
+    short_gap = pressure_shortfall(short_hog, {}, alive=False)
+    for gap in (never_full, raised_gap, short_gap):
+        assert gap is not None and not gap.freed
+        assert unproven([gap], ISOLATED, [], 0) is not None
+
+
+def test_a_hog_whose_fill_was_whole_and_then_died_was_in_place() -> None:
+    # leaks-in-node2-fork-storm: full, no overshoot asked, OOM-killed during the workload.
+    hog = HeldResult(pid=1, info=fill_info(overshoot_pages=0, stopped="full"), ended="SIGKILL")
+    gap = pressure_shortfall(hog, {}, alive=False)
+    assert gap is not None and gap.freed
+    assert unproven([gap, None], ISOLATED, [], 0) is None
