@@ -15,6 +15,7 @@ from fixtures.abi.uapi import Mode
 from fixtures.private.setup import Knobs, sparse_file
 from fixtures.system.held import Held
 from fixtures.system.memory import PAGE_SIZE
+from fixtures.workloads import leaks
 from fixtures.workloads.leaks import (
     Filler,
     bound_region,
@@ -100,6 +101,35 @@ def test_fill_stops_at_its_cap_and_says_so() -> None:
     info = fill(Filler("anon"), [0], 0, overshoot_pages=0, cap_pages=256)
     assert info["allocated_pages"] == 256 and info["stopped"] in ("cap", "full")
     assert set(info["room_pages"]) == {"0"}
+
+
+class ScriptedFiller(Filler):
+    """Grows by what it is asked, allocating nothing: the rooms come from a script."""
+
+    def __init__(self) -> None:
+        super().__init__("file")
+
+    def grow(self, pages: int) -> int:
+        return pages
+
+
+def test_fill_is_full_once_each_normal_node_has_been_at_its_low_watermark(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Page cache: kswapd lifts node 0 back up while node 1 comes down; never both at once.
+    script = iter(
+        [
+            {0: 50_000, 1: 40_000, 2: 64_659},  # at the start
+            {0: 1_000, 1: 20_000, 2: 64_659},  # node 0 at low
+            {0: 9_000, 1: 1_500, 2: 64_659},  # node 0 reclaimed up, node 1 at low
+            {0: 8_000, 1: 6_000, 2: 64_659},
+        ]
+    )
+    monkeypatch.setattr(leaks, "node_rooms", lambda nodes: next(script))
+    chunk = leaks.CHUNK_PAGES
+    info = fill(ScriptedFiller(), [0, 1], 2, overshoot_pages=chunk, cap_pages=10 * chunk)
+    assert info["full_at_pages"] == 2 * chunk  # the second step: both have been at low
+    assert info["stopped"] == "full" and info["allocated_pages"] == 3 * chunk
 
 
 def test_page_cache_filler_reads_a_sparse_file(tmp_path: Path) -> None:
