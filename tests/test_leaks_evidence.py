@@ -87,6 +87,29 @@ def test_the_page_cache_fill_must_read_its_whole_file() -> None:
     assert fill_shortfall(tail_left) is not None
 
 
+def test_a_page_cache_fill_that_read_past_the_room_needs_no_full_sighting() -> None:
+    # leaks-in-node2-page-cache, private-v4 (7.3.4-private-v4): kswapd kept node 0 above
+    # low while the whole file, 34,184 pages more than the normal nodes' room, was read.
+    read = {
+        "kind": "file",
+        "normal_nodes": [0, 1, 3],
+        "allocated_pages": 142460,
+        "full_at_pages": None,
+        "overshoot_pages": 142460,
+        "cap_pages": 142460,
+        "stopped": "cap",
+        "room_pages_at_start": {"0": 45858, "1": 34713, "3": 27705, "2": 62558},
+        "room_pages": {"0": 3737, "1": 333, "3": 0, "2": 62818},
+    }
+    assert fill_shortfall(read) is None
+    # Within the room, short of the file's end, an anonymous fill, or no record of which
+    # nodes are normal: no evidence without full nodes seen.
+    assert fill_shortfall(read | {"room_pages_at_start": {"0": 90000, "1": 34713, "3": 27705}})
+    assert fill_shortfall(read | {"allocated_pages": 140000, "stopped": "end of file"})
+    assert fill_shortfall(read | {"kind": "anon"})
+    assert fill_shortfall({k: v for k, v in read.items() if k != "normal_nodes"})
+
+
 def test_only_a_verdict_that_rests_on_seeing_no_leak_needs_the_evidence() -> None:
     gap = [Gap("the filler: child killed by SIGKILL before its workload was in place")]
     assert rests_on_absence(ISOLATED, []) and rests_on_absence(CONTROL, NO_LEAK_SEEN)
