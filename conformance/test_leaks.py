@@ -121,15 +121,16 @@ def _spill_pages(workload: str, topology: Topology) -> int:
 
 
 def _workload(name: str, topology: Topology, npages: int) -> Any:
-    """The workload `name`; the anonymous ones fault `npages` (more than the normal nodes
-    have left after the fill, so on a stock kernel they must reach past the watermark)."""
+    """The workload `name`; the anonymous ones fault `npages`, kernel-allocs fills as many
+    pages of pipe buffers (more than the normal nodes have left after the fill, so on a
+    stock kernel they must reach past the watermark)."""
     cpus = [topology.nodes[n].cpus[0] for n in topology.cpu_nodes]
     # "all" as user space is told it (numactl --interleave=all): every node has_memory lists,
     # which under RFC v4 includes a private node whose driver allows mempolicy (patch 13).
     every = frozenset(topology.has_memory)
     return {
         "fork-storm": lambda: fork_storm(FORK_CHILDREN, FORK_TOUCH_PAGES),
-        "kernel-allocs": lambda: kernel_allocations(),
+        "kernel-allocs": lambda: kernel_allocations(pipe_pages=npages),
         "thp-collapse": lambda: thp_collapse(npages),
         "ksm-merge": lambda: identical_pages(npages),
         "numa-balancing": lambda: cross_node_toucher(cpus[0], cpus[-1], npages),

@@ -139,11 +139,18 @@ def test_page_cache_filler_reads_a_sparse_file(tmp_path: Path) -> None:
     assert info["allocated_pages"] == 512 and info["stopped"] == "end of file"
 
 
+def test_kernel_allocations_hold_the_pipe_pages_asked_for() -> None:
+    with Held(kernel_allocations(files=1, lookups=1, pipe_pages=600)) as held:
+        assert held.result.info is not None
+        assert held.result.info["pipe_bytes"] == 600 * PAGE_SIZE
+        assert held.result.info["pipes"] <= 3  # 1 MiB pipes as root, 256 pages each
+
+
 @pytest.mark.parametrize(
     "workload",
     [
         fork_storm(children=4, touch_pages=2),
-        kernel_allocations(files=20, lookups=50, pipes=4),
+        kernel_allocations(files=20, lookups=50, pipe_pages=600),
         task_policy_faults(Mode.MPOL_INTERLEAVE, frozenset({0}), npages=16),
         thp_collapse(512),
         bound_region(0, 16, lambda: None),
