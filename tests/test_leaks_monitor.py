@@ -127,3 +127,16 @@ def test_zoneinfo_rooms_from_a_recorded_boot() -> None:
 @pytest.mark.parametrize("text", ["", "Node 0, zone   Normal\n  pages free 0\n  managed 0\n"])
 def test_zoneinfo_without_populated_zones(text: str) -> None:
     assert parse_zoneinfo(text) == []
+
+
+def test_allocations_served_count_what_was_freed_before_the_snapshot() -> None:
+    """ksmd merged what spilled: the pages are gone, the allocations the node served stay."""
+    before = NodeSample.read(TREE / "node2")
+    served = {**before.numastat, "numa_hit": before.numastat["numa_hit"] + 5, "numa_miss": 2640}
+    after = NodeSample(before.counters, served, before.vmstat)
+    delta = counter_delta(before, after)
+    assert delta["allocations"] == 5 + 2640 - before.numastat["numa_miss"]
+    assert delta["anon"] == 0
+    # numa_foreign counts on the node that was wanted, not the one that served: not counted.
+    wanted = NodeSample(before.counters, {**before.numastat, "numa_foreign": 9}, before.vmstat)
+    assert counter_delta(before, wanted)["allocations"] == 0

@@ -238,6 +238,19 @@ def test_leak_expectations_per_provider() -> None:
     assert "detector" in control.to_json()["constraint"]  # type: ignore[operator]
 
 
+def test_allocations_the_node_served_are_a_leak_even_when_freed() -> None:
+    # leaks-in-node2-ksm-merge, stock 7.3 private-unprotected: ksmd merged the spilled
+    # copies away (14 anon pages left of the 32 asked), node 2 had served 2,645 allocations.
+    v4 = load_profile("private-rfc-v4").private
+    assert "allocations" in v4.isolated_counters
+    series = leak_in_expectation("kernel", v4, 2, ("anon", "allocations"), 128)
+    assert series.violations({"anon": 0, "allocations": 3})
+    assert series.violations({"anon": 0, "allocations": 0}) == []
+    control = leak_in_expectation("unprotected", STOCK, 2, ("anon", "allocations"), 128)
+    assert control.violations({"anon": 14, "allocations": 0})
+    assert control.violations({"anon": 14, "allocations": 2645}) == []
+
+
 def test_the_idle_noise_on_the_private_node_is_bounded() -> None:
     v4 = load_profile("private-rfc-v4").private
     bound = noise_bound("kernel", v4, 2)
