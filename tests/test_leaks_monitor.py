@@ -10,10 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.private.evidence import node_allocations
 from fixtures.private.leaks import (
     NodeSample,
     Snapshot,
+    allocations_served,
     counter_delta,
+    events_delta,
     leak_in,
     leak_out,
     low_per_node,
@@ -140,3 +143,15 @@ def test_allocations_served_count_what_was_freed_before_the_snapshot() -> None:
     # numa_foreign counts on the node that was wanted, not the one that served: not counted.
     wanted = NodeSample(before.counters, {**before.numastat, "numa_foreign": 9}, before.vmstat)
     assert counter_delta(before, wanted)["allocations"] == 0
+
+
+def test_a_node_without_numastat_serves_unknown_allocations_not_none() -> None:
+    """No numastat file: the allocations are unknown to the evidence check, so a freed
+    child's gap stays open; as a leak counter they read 0, a signal that is absent."""
+    before = NodeSample.read(TREE / "node2")
+    bare = NodeSample(before.counters, {}, before.vmstat)
+    assert events_delta(bare, bare) == {}
+    assert allocations_served(events_delta(bare, bare)) is None
+    assert node_allocations(events_delta(bare, bare), counting=True) is None
+    assert counter_delta(bare, bare)["allocations"] == 0
+    assert allocations_served(events_delta(before, before)) == 0
