@@ -45,6 +45,14 @@ def test_nodemask_maxnode_is_one_more_than_its_bits() -> None:
         NodeMask({128}, nbits=128)
 
 
+def test_nodemask_reads_every_set_bit_of_every_word() -> None:
+    # The low and high bit of words (the high one is the sign of a signed long), a word
+    # with every bit set, and words with none in between.
+    nodes = {0, 63, 64, 127, *range(192, 256), 4095}
+    assert NodeMask(nodes, nbits=4096).nodes() == nodes
+    assert NodeMask((), nbits=4096).nodes() == frozenset()
+
+
 @needs_numa
 def test_live_probe_agrees_with_ltp_method() -> None:
     def workload() -> tuple[dict[int, int], tuple[int, ...], tuple[int, ...]]:
