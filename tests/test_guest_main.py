@@ -45,6 +45,8 @@ def test_the_ini_s_disabled_plugins_and_the_guest_s_come_first_on_the_command_li
     assert {b.removeprefix("-pno:") for b in blocked} == {*ini_blocked, *GUEST_ONLY_BLOCKED_PLUGINS}
     assert not any(a.startswith("--junitxml") for a in args)  # the host writes junit.xml
     assert args[-2:] == ["-m", "errors"]
+    # No port named for it here (vm/result_port.py): the stream goes to the run folder.
+    assert "--ktap=/run/results.ktap" in args
 
 
 def test_blocked_plugins_and_modules_are_never_imported_and_pytest_still_runs(

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from fixtures.system import module_code
+from reports.document import parse_ktap
 from vm.runner import REPO_ROOT
 
 pytestmark = pytest.mark.vm
@@ -102,7 +103,13 @@ def test_results_travel_as_files(guest_run: tuple[Any, dict[str, Any]]) -> None:
     suite = ET.parse(run_dir / "junit.xml").getroot().find("testsuite")
     assert suite is not None and int(suite.get("tests", "0")) == len(document["cases"])
     assert (run_dir / "console.log").stat().st_size > 0
+    # The KTAP stream came through its port (vm/result_port.py), a line for every case.
+    streamed = parse_ktap((run_dir / "results.ktap").read_text())
+    assert sorted(c.id for c in streamed) == sorted(
+        c["id"].replace("#", "_") for c in document["cases"]
+    )
     # The guest imported from the host's module snapshot, which is gone after the boot.
     boot = json.loads((run_dir / "boot.json").read_text())
     assert boot["snapshot_modules"] > 100
+    assert boot["ktap_stream"].startswith("/dev/vport")
     assert not list(Path(module_code.FOLDER).glob(f"module-code.{run_dir.name}.*"))

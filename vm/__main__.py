@@ -208,7 +208,14 @@ def command_run(request: RunRequest) -> int:
     run_dir = run_folder(guest, "")
     pytest_args = guest_pytest_args(guest, profile, run_dir, request.guest_args)
     repeat = ["--repeat", str(request.repeat)]
-    run = boot(guest, request, run_dir, pytest_args=pytest_args, guest_options=repeat)
+    run = boot(
+        guest,
+        request,
+        run_dir,
+        pytest_args=pytest_args,
+        guest_options=repeat,
+        ktap_streams=request.repeat,
+    )
     guest_result = guest_document(run, request.repeat)
     if request.repeat > 1 and run.result_file.exists():
         flaky = guest_result.run["flaky_cases"]

@@ -17,6 +17,7 @@ from pathlib import Path
 from fixtures.knobs import DISCARDED_AFTER_RUN_ENV
 from fixtures.system import dataclass_code, module_code
 from vm.boot_clock import SuiteClock, boot_record, cached_mounts, read_kmsg, uptime_s
+from vm.result_port import guest_destination, ktap_name
 
 NODE_SYSFS = Path("/sys/devices/system/node")
 CLOCK_FILE = "suite-clock.json"  # the first session's stamps, written by SuiteClock
@@ -50,7 +51,7 @@ def pytest_args(out: Path, repetition: int, extra: list[str]) -> list[str]:
         *blocked_plugins(),
         "conformance",
         f"--result-json={out / f'result{suffix}.json'}",
-        f"--ktap={out / f'results{suffix}.ktap'}",
+        f"--ktap={guest_destination(out, ktap_name(repetition))}",
         *extra,
     ]
 
@@ -127,6 +128,7 @@ def write_boot(
     record["cached_shares"] = cached_mounts(Path("/proc/self/mounts").read_text())
     record["dataclass_texts"] = dataclass_texts  # compiled on the host; 0: compiled here
     record["snapshot_modules"] = modules  # served from the host's snapshot; 0: none
+    record["ktap_stream"] = str(guest_destination(out, ktap_name(1)))  # a port, or 9p
     (out / "boot.json").write_text(json.dumps(record, indent=1) + "\n")
     return suite.get("first_case")
 

@@ -138,7 +138,14 @@ def run_folder(guest: Guest, label: str) -> Path:
     return RUNS_DIR / f"{stamp}-{safe_name(guest.kernel.release)}-{guest.preset.name}{label}"
 
 
-def boot(guest: Guest, request: RunRequest, run_dir: Path, **options: Sequence[str]) -> GuestRun:
+def boot(
+    guest: Guest,
+    request: RunRequest,
+    run_dir: Path,
+    *,
+    ktap_streams: int = 0,
+    **options: Sequence[str],
+) -> GuestRun:
     guest.progress.phase(f"guest: booting with topology {guest.preset.name} under {guest.accel}")
     run = run_in_vm(
         guest.kernel.image,
@@ -148,6 +155,7 @@ def boot(guest: Guest, request: RunRequest, run_dir: Path, **options: Sequence[s
         append=[*guest.preset.guest_kernel_parameters(), *request.append],
         timeout_s=request.timeout_s,
         progress=guest.progress,
+        ktap_streams=ktap_streams,
         **options,
     )
     done = f"boot {run.boot_s:.0f} s, " if run.boot_s is not None else ""

@@ -24,6 +24,7 @@ from pathlib import Path
 from fixtures.system.module_code import ENV as MODULE_CODE_ENV
 from fixtures.system.module_code import boot_file
 from reports.document import SUITE_VERSION_ENV, suite_record
+from vm import result_port
 from vm.cached_shares import CachedShare, cached_shares, mount_script, python_paths, vng_options
 from vm.console import crashes
 from vm.errors import InfraError
@@ -163,6 +164,7 @@ def vng_command(
     accel: str,
     append: Sequence[str] = (),
     shares: Sequence[CachedShare] = (),
+    ktap_streams: int = 0,
 ) -> list[str]:
     """The vng command line; the guest runs run_dir/guest.sh (see guest_script). The
     command itself travels base64-encoded on the kernel command line, which x86 cuts at
@@ -183,6 +185,8 @@ def vng_command(
     for parameter in (*blacklists, *STEADY_KEYS, *append):
         command += ["--append", parameter]
     command += vng_options(shares)
+    ports = result_port.qemu_options(run_dir, ktap_streams)
+    command += [f"--qemu-opts={ports}"] if ports else []
     command += udev_rules_options(run_dir)
     command += ["--exec", shlex.join(["/bin/sh", str(run_dir / GUEST_SCRIPT)])]
     return command
@@ -251,15 +255,20 @@ def run_in_vm(
     append: Sequence[str] = (),
     timeout_s: float = DEFAULT_TIMEOUT_S,
     progress: Progress | None = None,
+    ktap_streams: int = 0,
 ) -> GuestRun:
-    """Boot `image` with `preset`, run the matrix, and say what became of the guest."""
+    """Boot `image` with `preset`, run the matrix, and say what became of the guest.
+    `ktap_streams`: how many runs of the matrix the boot makes (`--repeat`), each given a
+    port for its KTAP stream (vm/result_port.py); 0 for a boot that runs no matrix."""
     run_dir.mkdir(parents=True, exist_ok=True)
     module_code = precompile(run_dir)
     console_log = run_dir / "console.log"
     shares = cached_shares([REPO_ROOT, *python_paths()])
     script = guest_script(run_dir, pytest_args, guest_options, shares, module_code)
     (run_dir / GUEST_SCRIPT).write_text(script)
-    command = vng_command(image, preset, run_dir, accel=accel, append=append, shares=shares)
+    command = vng_command(
+        image, preset, run_dir, accel=accel, append=append, shares=shares, ktap_streams=ktap_streams
+    )
     (run_dir / "command.json").write_text(json.dumps(command, indent=1) + "\n")
     started = time.monotonic()
     timed_out = False
