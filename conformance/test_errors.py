@@ -1,7 +1,7 @@
 """Every errno of the six mempolicy calls, one cause per case.
 
 Each case calls one syscall wrongly on purpose (or at the very edge of wrong) in a forked
-child, and checks the errno it gets against fixtures/oracle/errors.py: the value the
+child, and checks the errno it gets against fixtures/oracle/errors/: the value the
 kernel source says, gated by version where kernels differ, with the man page's answer
 recorded beside it where the two disagree. A `status-` case checks the per-page status
 move_pages() writes instead of its return. Causes that need what the topology lacks (an
