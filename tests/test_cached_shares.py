@@ -34,13 +34,27 @@ def test_no_shares_no_script() -> None:
     assert vng_options(()) == []
 
 
+def test_busybox_runs_the_mounts_when_given_and_the_system_s_commands_when_not(
+    tmp_path: Path,
+) -> None:
+    shares = cached_shares([tmp_path])
+    with_box = mount_script(shares, Path("/r"), Path("/c"), Path("/bin/busybox"))
+    assert with_box.splitlines()[0].endswith(" B=/bin/busybox")
+    assert "$B mount -t 9p" in with_box and "$B umount -l" in with_box
+    # Without one, $B expands to nothing: `$B mount` is the system's mount.
+    plain = mount_script(shares, Path("/r"), Path("/c"))
+    assert plain.splitlines()[0].endswith(" B=")
+    for script in (with_box, plain):
+        subprocess.run(["sh", "-n"], input=script, text=True, check=True)
+
+
 def test_the_guest_script_mounts_before_the_suite_starts(tmp_path: Path) -> None:
     shares = cached_shares([tmp_path])
     script = guest_script(tmp_path / "runs" / "x", ["-m", "readback"], ["--repeat", "1"], shares)
     subprocess.run(["sh", "-n"], input=script, text=True, check=True)  # valid shell
     lines = script.splitlines()
     mount = next(i for i, line in enumerate(lines) if "mount -t 9p" in line)
-    rebind = next(i for i, line in enumerate(lines) if 'mount --bind "$H" "$R"' in line)
+    rebind = next(i for i, line in enumerate(lines) if 'mount -o bind "$H" "$R"' in line)
     start = next(i for i, line in enumerate(lines) if line.startswith("exec "))
     assert mount < rebind < start
     assert "cache=loose" in lines[mount] and lines[mount].split()[-1] == str(tmp_path)

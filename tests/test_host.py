@@ -9,6 +9,7 @@ block with vmx; qemu-version-debian12.txt is `qemu-system-x86_64 --version` on D
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -39,6 +40,7 @@ from vm.host import (
     probe_accel,
     probe_bios,
     qemu_version,
+    static_busybox,
 )
 
 DATA = Path(__file__).parent / "data" / "kernels" / "host"
@@ -103,6 +105,18 @@ def apt_calls(tmp_path: Path) -> list[str]:
 
 
 # --- host tools -----------------------------------------------------------------------------
+
+
+def test_the_guest_s_busybox_is_the_static_one_vng_would_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    requirements = dataclasses.replace(load_requirements(), search_dirs=())
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    assert static_busybox(requirements) is None
+    write_elf(tmp_path / "bin", "busybox", static=False)
+    assert static_busybox(requirements) is None  # vng refuses a dynamic one: so do we
+    static = write_elf(tmp_path / "bin", "busybox.static", static=True)
+    assert static_busybox(requirements) == static
 
 
 def test_data_file_maps_each_tool_to_its_debian_package() -> None:

@@ -115,6 +115,14 @@ def find_tool(tool: HostTool, search_path: str, include_dirs: Sequence[str] = ()
     return None
 
 
+def static_busybox(requirements: HostRequirements | None = None) -> Path | None:
+    """The static busybox vng would copy into its initramfs, if this host has one."""
+    requirements = requirements if requirements is not None else load_requirements()
+    tool = next((t for t in requirements.tools if t.name == "busybox"), None)
+    found = find_tool(tool, default_search_path(requirements)) if tool is not None else None
+    return found if found is not None and is_static_elf(found) else None
+
+
 def _find_header(header: str, include_dirs: Sequence[str]) -> Path | None:
     return next((Path(d) / header for d in include_dirs if (Path(d) / header).is_file()), None)
 

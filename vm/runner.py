@@ -30,6 +30,7 @@ from vm.console import crashes
 from vm.errors import InfraError
 from vm.guest_entry import PATH_ENV as GUEST_PATH_ENV
 from vm.guest_main import blocked_plugins
+from vm.host import static_busybox
 from vm.progress import Progress
 from vm.topology import TopologyPreset
 from vm.udev_rules import vng_options as udev_rules_options
@@ -145,11 +146,13 @@ def guest_script(
     guest_options: Sequence[str] = (),
     shares: Sequence[CachedShare] = (),
     module_code: Path | None = None,
+    busybox: Path | None = None,
 ) -> str:
-    """What the guest's shell runs: mount the cached `shares`, then start the suite."""
+    """What the guest's shell runs: mount the cached `shares` (with `busybox`, when
+    given), then start the suite."""
     return (
         "# Written by vm.runner into the run folder; vng runs it as the guest's command.\n"
-        + mount_script(shares, run_dir, REPO_ROOT)
+        + mount_script(shares, run_dir, REPO_ROOT, busybox)
         + "exec "
         + guest_command(run_dir, pytest_args, guest_options, module_code)
         + "\n"
@@ -264,7 +267,9 @@ def run_in_vm(
     module_code = precompile(run_dir)
     console_log = run_dir / "console.log"
     shares = cached_shares([REPO_ROOT, *python_paths()])
-    script = guest_script(run_dir, pytest_args, guest_options, shares, module_code)
+    script = guest_script(
+        run_dir, pytest_args, guest_options, shares, module_code, busybox=static_busybox()
+    )
     (run_dir / GUEST_SCRIPT).write_text(script)
     command = vng_command(
         image, preset, run_dir, accel=accel, append=append, shares=shares, ktap_streams=ktap_streams
