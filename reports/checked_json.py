@@ -63,6 +63,12 @@ class CheckedObject:
             raise self.invalid(key, "must be an integer")
         return found
 
+    def optional_integer(self, key: str) -> int | None:
+        found = self.value(key, nullable=True)
+        if found is not None and not is_int(found):
+            raise self.invalid(key, "must be an integer")
+        return found
+
     def optional_number(self, key: str) -> float | None:
         found = self.value(key, nullable=True)
         if found is None:

@@ -64,6 +64,11 @@ class Run:
     suite_s: float | None = None  # the suite's start to its end, in the guest
     first_case_s: float | None = None  # kernel start to the first case's start
     children: Mapping[str, int] | None = None  # how the cases' children were made: {"worker": 812}
+    # Whether the run had the host to itself (vm/host_load.py): CPU seconds the host spent
+    # beside the guest, and the steal of a host that is itself a VM.
+    host_cores: int | None = None
+    host_other_cpu_s: float | None = None
+    host_steal_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +157,9 @@ def _document(root: CheckedObject, file: Path) -> RunDocument:
             run.optional_number("suite_s"),
             run.optional_number("first_case_s"),
             run.optional_counts("children"),
+            run.optional_integer("host_cores"),
+            run.optional_number("host_other_cpu_s"),
+            run.optional_number("host_steal_s"),
         ),
         cases=cases,
     )

@@ -62,4 +62,11 @@ def speed_table(document: RunDocument) -> str:
         for why, count in sorted(direct.items(), key=lambda kv: -kv[1]):
             lines.append(f"  - {count} × {why.removeprefix('direct: ')}")
     lines.append(f"- wall time on the host: {run.duration_s:.1f} s")
+    if run.host_other_cpu_s is not None:  # vm/host_load.py: did the run have the host?
+        cores = f" of {run.host_cores} cores" if run.host_cores else ""
+        lines.append(
+            f"- host CPU beside the guest: {run.host_other_cpu_s:.1f} s{cores}"
+            f" over the wall time, steal {run.host_steal_s or 0.0:.1f} s"
+            " (figures compare only between runs that had the host to themselves)"
+        )
     return "\n".join(lines) + "\n"

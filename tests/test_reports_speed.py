@@ -67,6 +67,17 @@ def test_speed_table_says_the_boot_to_the_first_case_when_the_guest_measured_it(
     assert "first case" not in table({"boot_s": 12.0})
 
 
+def test_speed_table_says_what_else_the_host_ran_beside_the_guest(tmp_path: Path) -> None:
+    def table(run: dict[str, float]) -> str:
+        return speed_table(loaded(tmp_path, run, [("errors", 0.5)]))
+
+    beside = {"host_cores": 2, "host_other_cpu_s": 41.3, "host_steal_s": 0.2}
+    assert "host CPU beside the guest: 41.3 s of 2 cores over the wall time, steal 0.2 s" in (
+        table(beside)
+    )
+    assert "beside the guest" not in table({})  # documents from before the keys, bare metal
+
+
 @pytest.mark.parametrize(
     ("run", "case_field", "named"),
     [
@@ -76,6 +87,8 @@ def test_speed_table_says_the_boot_to_the_first_case_when_the_guest_measured_it(
         ({"children": [1]}, None, "run.children: must be a JSON object"),
         ({"children": {"worker": "7"}}, None, "run.children.worker: must be an integer"),
         ({"first_case_s": True}, None, "run.first_case_s: must be a number"),
+        ({"host_other_cpu_s": "3"}, None, "run.host_other_cpu_s: must be a number"),
+        ({"host_cores": 2.5}, None, "run.host_cores: must be an integer"),
     ],
 )
 def test_a_wrong_field_is_one_line_naming_the_file_and_the_field(

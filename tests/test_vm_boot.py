@@ -103,6 +103,8 @@ def test_results_travel_as_files(guest_run: tuple[Any, dict[str, Any]]) -> None:
     suite = ET.parse(run_dir / "junit.xml").getroot().find("testsuite")
     assert suite is not None and int(suite.get("tests", "0")) == len(document["cases"])
     assert (run_dir / "console.log").stat().st_size > 0
+    # What else the host ran meanwhile (vm/host_load.py): measured, whatever it was.
+    assert document["run"]["host_other_cpu_s"] >= 0 and document["run"]["host_cores"] >= 1
     # The KTAP stream came through its port (vm/result_port.py), a line for every case.
     streamed = parse_ktap((run_dir / "results.ktap").read_text())
     assert sorted(c.id for c in streamed) == sorted(

@@ -7,6 +7,7 @@ from, its config, the machine, QEMU and how the VM ended.
 from __future__ import annotations
 
 import hashlib
+import os
 import platform
 import socket
 import time
@@ -49,6 +50,9 @@ def annotate(
         "boot_s": round(run.boot_s, 1) if run.boot_s is not None else None,
         "suite_s": round(run.suite_s, 1) if run.suite_s is not None else None,
         "first_case_s": round(run.first_case_s, 1) if run.first_case_s is not None else None,
+        "host_cores": os.cpu_count(),
+        "host_other_cpu_s": run.host_other_cpu_s,
+        "host_steal_s": run.host_steal_s,
         "status": run.status,
         "console_findings": list(run.crashes),
         "run_dir": str(run.run_dir),

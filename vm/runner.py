@@ -24,7 +24,7 @@ from pathlib import Path
 from fixtures.system.module_code import ENV as MODULE_CODE_ENV
 from fixtures.system.module_code import boot_file
 from reports.document import SUITE_VERSION_ENV, suite_record
-from vm import result_port
+from vm import host_load, result_port
 from vm.cached_shares import CachedShare, cached_shares, mount_script, python_paths, vng_options
 from vm.console import crashes
 from vm.errors import InfraError
@@ -98,6 +98,9 @@ class GuestRun:
     fatal: str | None = None  # the guest found it could not run the matrix at all
     suite_s: float | None = None  # the suite's start to its end, measured in the guest
     first_case_s: float | None = None  # kernel start to the first case's start (boot.json)
+    # vm/host_load.py: CPU seconds the host spent beside the guest, and the steal
+    host_other_cpu_s: float | None = None
+    host_steal_s: float | None = None
 
     @property
     def result_file(self) -> Path:
@@ -275,6 +278,7 @@ def run_in_vm(
         image, preset, run_dir, accel=accel, append=append, shares=shares, ktap_streams=ktap_streams
     )
     (run_dir / "command.json").write_text(json.dumps(command, indent=1) + "\n")
+    load_before = host_load.sample()
     started = time.monotonic()
     timed_out = False
     with console_log.open("wb") as log:
@@ -304,6 +308,7 @@ def run_in_vm(
             if module_code is not None:
                 module_code.unlink(missing_ok=True)  # megabytes, of use to this boot only
     wall_s = time.monotonic() - started
+    load = host_load.beside_guest(load_before, host_load.sample())
     found = tuple(crashes(console_log))
     status_file = run_dir / "status.json"
     guest = json.loads(status_file.read_text()) if status_file.exists() else None
@@ -328,4 +333,6 @@ def run_in_vm(
         fatal=guest.get("fatal") if guest else None,
         suite_s=guest.get("run_s") if guest else None,
         first_case_s=guest.get("first_case_s") if guest else None,
+        host_other_cpu_s=load.get("host_other_cpu_s"),
+        host_steal_s=load.get("host_steal_s"),
     )
