@@ -86,12 +86,15 @@ def checkout(environ: dict[str, str] | None = None) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] in ("-h", "--help"):
-        print(USAGE, file=sys.stdout if args else sys.stderr)
-        return 0 if args else 2
+    if args and args[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0
+    choices = ", ".join(COMMANDS)
+    if not args:  # a usage error is one line, as in vm's and reports' (reports/arguments.py)
+        print(f"{PROG}: error: give a command: {choices} (see --help)", file=sys.stderr)
+        return 2
     name, rest = args[0], args[1:]
     if name not in COMMANDS:
-        choices = ", ".join(COMMANDS)
         print(f"{PROG}: error: unknown command {name!r}: choose {choices}", file=sys.stderr)
         return 2
     try:

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from reports.arguments import OneLineParser
 from reports.errors import SuiteError, UserError
 from reports.results import RunDocument, load
 
@@ -55,7 +56,7 @@ def _parser(
     names: Mapping[str, str],
 ) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     """The parser, and each command's own (for errors only that command's usage explains)."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=MODULE_PROG, description="Turn result documents (reports/SCHEMA.md) into reports."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

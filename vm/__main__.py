@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fixtures.profiles import ProfileError, load_profile
+from reports.arguments import OneLineParser
 from reports.document import Verdict
 from vm.errors import InfraError, SuiteError, UserError
 from vm.phases import Guest, boot, guest_document, prepare, run_folder, safe_name
@@ -107,7 +108,7 @@ def _add_guest_options(command: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m vm", description=__doc__)
+    parser = OneLineParser(prog="python -m vm", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="boot a kernel in QEMU and run the conformance matrix")
     _add_guest_options(run)

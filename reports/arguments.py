@@ -1,0 +1,25 @@
+"""The argument parser of every command line: a usage error is one line, like any other.
+
+argparse answers a bad argument with its usage block and then `prog: error: ...`; the
+suite's rule for bad input is one line naming the cause and the fix, exit status 2. So a
+usage error here is only `prog: error: message (see --help)`; `--help` is argparse's own.
+
+It lives in reports/ for the reason reports/errors.py does: reports may depend on nothing
+else of the suite, while vm/ and fixtures/ import reports. Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import NoReturn
+
+USAGE_EXIT_STATUS = 2  # argparse's, and the suite's for a user error
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse.ArgumentParser whose usage errors are one line; its subcommands' parsers
+    are of this class too (add_subparsers makes them of the parser's own class)."""
+
+    def error(self, message: str) -> NoReturn:
+        one_line = " ".join(message.split())  # argparse's messages are one line; keep it so
+        self.exit(USAGE_EXIT_STATUS, f"{self.prog}: error: {one_line} (see --help)\n")
