@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from fixtures.profiles import load_profile
 from reports.document import load as load_document
 from vm.__main__ import ChosenProfile, _parser, choose_profile, guest_pytest_args
 from vm.__main__ import main as vm_main
@@ -244,7 +245,29 @@ def test_a_profile_file_goes_to_the_guest_as_a_copy_in_the_run_folder(
     (boot,) = booted
     copy = boot["run_dir"] / "profile.toml"
     assert f"--profile={copy}" in boot["pytest_args"]
-    assert copy.read_text() == mine.read_text()
+    assert load_profile(str(copy)) == load_profile(str(mine))
+
+
+def test_a_profile_that_extends_a_sibling_goes_to_the_guest_whole(
+    tmp_path: Path, booted: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The guest loads the copy in the run folder, where `extends = "base.toml"` (taken from
+    # the file's folder) would lead nowhere: the copy has its base laid in.
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    (folder / "base.toml").write_text(
+        'name = "base"\nextends = "mainline"\n[tolerances]\ntask_interleave_pages = 7\n'
+    )
+    mine = folder / "mine.toml"
+    mine.write_text('name = "mine"\nextends = "base.toml"\n')
+    monkeypatch.chdir(tmp_path)
+    vm_main(["run", "--profile", str(mine), "--results", str(tmp_path / "results")])
+    (boot,) = booted
+    copy = boot["run_dir"] / "profile.toml"
+    assert f"--profile={copy}" in boot["pytest_args"]
+    guest_view = load_profile(str(copy))
+    assert guest_view == load_profile(str(mine))
+    assert guest_view.name == "mine" and guest_view.tolerance("task_interleave_pages") == 7
 
 
 def test_a_profile_is_chosen_by_name_or_file(tmp_path: Path) -> None:

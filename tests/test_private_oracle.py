@@ -20,7 +20,7 @@ from fixtures.oracle.private import (
     policy_gate,
     readback,
 )
-from fixtures.profiles import ProfileError, load_profile
+from fixtures.profiles import ProfileError, load_profile, standalone_toml
 from fixtures.system.private import discover_private
 from fixtures.system.topology import discover
 
@@ -283,3 +283,71 @@ def test_extends_lays_a_profile_over_its_base(tmp_path: Path) -> None:
     loop.write_text(f'name = "loop"\nextends = "{loop}"\n')
     with pytest.raises(ProfileError, match="loop"):
         load_profile(str(loop))
+
+
+def test_a_relative_extends_is_taken_from_the_profiles_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not from the working folder: a profile and the file it extends move together."""
+    folder = tmp_path / "profiles"
+    (folder / "common").mkdir(parents=True)
+    (folder / "base.toml").write_text(
+        'name = "base"\nextends = "mainline"\n[tolerances]\ntask_interleave_pages = 7\n'
+    )
+    (folder / "common" / "deep.toml").write_text(
+        'name = "deep"\nextends = "../base.toml"\n[features]\nMPOL_PREFERRED_MANY = "6.0"\n'
+    )
+    for extends in ("./base.toml", "base.toml"):
+        (folder / "mine.toml").write_text(f'name = "mine"\nextends = "{extends}"\n')
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir(exist_ok=True)
+        (elsewhere / "base.toml").write_text('name = "wrong"\n')  # what the cwd would give
+        monkeypatch.chdir(elsewhere)
+        profile = load_profile(str(folder / "mine.toml"))
+        assert profile.name == "mine" and profile.tolerance("task_interleave_pages") == 7
+        assert profile.features["MPOL_WEIGHTED_INTERLEAVE"] == "6.9"  # base's base: mainline
+    # A chain of relative paths, each from its own file's folder, the first given relative.
+    (folder / "mine.toml").write_text('name = "mine"\nextends = "common/deep.toml"\n')
+    monkeypatch.chdir(tmp_path)
+    profile = load_profile("profiles/mine.toml")
+    assert profile.features["MPOL_PREFERRED_MANY"] == "6.0"
+    assert profile.tolerance("task_interleave_pages") == 7
+
+
+def test_an_extends_that_leads_nowhere_names_the_file_and_where_it_looked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine = tmp_path / "mine.toml"
+    mine.write_text('name = "mine"\nextends = "base.toml"\n')
+    monkeypatch.chdir(tmp_path.parent)
+    with pytest.raises(ProfileError) as raised:
+        load_profile(str(mine))
+    assert str(raised.value) == (
+        f"profile {mine}: extends = 'base.toml', but there is no file {tmp_path / 'base.toml'};"
+        " a path in extends is taken from the folder of the profile that says it"
+    )
+    mine.write_text('name = "mine"\nextends = "mainlin"\n')
+    with pytest.raises(ProfileError, match="extends = 'mainlin', which is no shipped profile"):
+        load_profile(str(mine))
+
+
+@pytest.mark.parametrize("name", ["mainline", *PROFILES])
+def test_a_standalone_copy_is_the_same_profile(name: str, tmp_path: Path) -> None:
+    copy = tmp_path / "profile.toml"
+    copy.write_text(standalone_toml(name))
+    assert "extends" not in copy.read_text()
+    assert load_profile(str(copy)) == load_profile(name)
+
+
+def test_a_standalone_copy_keeps_every_kind_of_value(tmp_path: Path) -> None:
+    mine = tmp_path / "mine.toml"
+    mine.write_text(
+        'name = "quote \\" and \\u00e9 and \\u007f"\ndescription = """two\nlines"""\n'
+        'extends = "mainline"\n[private]\nmempolicy_gate = "always"\nset_mempolicy = "allowed"\n'
+        'bind_full = "oom"\nmigrate_onto = "allowed"\npage_cache = "fallback"\n'
+        'interfaces = []\ndrop_modes = ["MPOL_INTERLEAVE"]\nnoise_floor_pages = 12\n'
+    )
+    copy = tmp_path / "copy" / "profile.toml"
+    copy.parent.mkdir()
+    copy.write_text(standalone_toml(str(mine)))
+    assert load_profile(str(copy)) == load_profile(str(mine))

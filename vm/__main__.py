@@ -10,7 +10,6 @@ import argparse
 import json
 import math
 import os
-import shutil
 import signal
 import sys
 import time
@@ -18,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from fixtures.profiles import ProfileError, load_profile
+from fixtures.profiles import ProfileError, load_profile, standalone_toml
 from reports.arguments import OneLineParser
 from reports.document import Verdict
 from vm.errors import InfraError, SuiteError, UserError
@@ -28,7 +27,7 @@ from vm.runner import DEFAULT_TIMEOUT_S, REPO_ROOT
 from vm.topology import load_preset
 
 RESULTS_DIR = REPO_ROOT / "reports" / "results"
-GUEST_PROFILE = "profile.toml"  # in the run folder: the copy of a user's profile file
+GUEST_PROFILE = "profile.toml"  # in the run folder: a user's profile file, made standalone
 
 
 # Checked as the command line is read: a bad value must not wait for a kernel download.
@@ -186,11 +185,14 @@ def guest_pytest_args(
 ) -> list[str]:
     """What the guest's pytest is given. A user's profile file goes by path, as a copy in
     the run folder (shared with the guest): by its name the guest would load a shipped
-    profile of that name, or find none."""
+    profile of that name, or find none. The copy has what the file extends laid in: a
+    path in `extends` is taken from the file's folder, which the copy is not in."""
     profile_option = profile.name
     if profile.file is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
-        profile_option = str(shutil.copyfile(profile.file, run_dir / GUEST_PROFILE))
+        copy = run_dir / GUEST_PROFILE
+        copy.write_text(standalone_toml(str(profile.file)), encoding="utf-8")
+        profile_option = str(copy)
     return [
         f"--topology-preset={guest.preset.name}",
         f"--kernel-source={guest.kernel.source}",
