@@ -240,7 +240,9 @@ def test_a_profile_file_goes_to_the_guest_as_a_copy_in_the_run_folder(
 ) -> None:
     # A shipped profile's name kept: by name the guest loaded the shipped one instead.
     mine = tmp_path / "mine.toml"
-    mine.write_text('name = "mainline"\nextends = "mainline"\n[tolerances]\nstray_pages = 9\n')
+    mine.write_text(
+        'name = "mainline"\nextends = "mainline"\n[tolerances]\ntask_interleave_pages = 9\n'
+    )
     vm_main(["run", "--profile", str(mine), "--results", str(tmp_path / "results")])
     (boot,) = booted
     copy = boot["run_dir"] / "profile.toml"

@@ -1,5 +1,6 @@
 """The private-node oracle and the profiles that feed it (fixtures/profiles/*.toml)."""
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,7 @@ import pytest
 from fixtures.abi.uapi import Mode
 from fixtures.oracle.placement import ExactPages, Policy, Within
 from fixtures.oracle.private import (
+    PRIVATE_KEYS,
     STOCK,
     USER_COUNTERS,
     BindFull,
@@ -20,7 +22,7 @@ from fixtures.oracle.private import (
     policy_gate,
     readback,
 )
-from fixtures.profiles import ProfileError, load_profile, standalone_toml
+from fixtures.profiles import ProfileError, known_profiles, load_profile, standalone_toml
 from fixtures.system.private import discover_private
 from fixtures.system.topology import discover
 
@@ -351,3 +353,62 @@ def test_a_standalone_copy_keeps_every_kind_of_value(tmp_path: Path) -> None:
     copy.parent.mkdir()
     copy.write_text(standalone_toml(str(mine)))
     assert load_profile(str(copy)) == load_profile(str(mine))
+
+
+@pytest.mark.parametrize("name", known_profiles())
+def test_every_shipped_profile_loads(name: str) -> None:
+    assert load_profile(name).name == name
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "at"),
+    [
+        ('name = "x"\nextends = "mainline"\ntolerance = 3\n', "tolerance", "at the top level"),
+        ('name = "x"\nextend = "mainline"\n', "extend", "at the top level"),
+        (
+            'name = "x"\nextends = "cpuset-fence"\n[private]\nmixed_mask = "nearest"\n',
+            "mixed_mask",
+            "in [private]",
+        ),
+        (
+            'name = "x"\nextends = "mainline"\n[tolerances]\ntask_interleave_page = 9\n',
+            "task_interleave_page",
+            "in [tolerances] (the names mainline.toml gives)",
+        ),
+        (
+            'name = "x"\n[features]\nMPOL_WEIGHTED_INTERLEAF = "6.9"\n',
+            "MPOL_WEIGHTED_INTERLEAF",
+            "in [features] (the names mainline.toml gives)",
+        ),
+    ],
+)
+def test_an_unknown_profile_key_names_the_file_and_the_keys_allowed_there(
+    tmp_path: Path, text: str, key: str, at: str
+) -> None:
+    """Each was once ignored, so the profile was not what its file said: a tolerance or a
+    gate under a misspelt name left mainline's in force."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text)
+    with pytest.raises(ProfileError) as raised:
+        load_profile(str(bad))
+    message = str(raised.value)
+    assert message.startswith(f"profile {bad}: unknown key {key!r} {at}; the keys allowed there")
+    assert "\n" not in message
+
+
+def test_every_private_key_the_rules_read_is_allowed(tmp_path: Path) -> None:
+    every = tmp_path / "every.toml"
+    every.write_text(
+        'name = "every"\n[private]\nseries = "s"\ninterfaces = ["has_public_memory"]\n'
+        'drop_modes = []\nmempolicy_gate = "always"\nset_mempolicy = "allowed"\n'
+        'mixed_masks = "public-first"\nbind_full = "oom"\nmigrate_onto = "cap:user"\n'
+        'migrate_refused = "EPERM"\npage_cache = "allowed"\nisolated_counters = ["anon"]\n'
+        'noise_floor_pages = 3\nverified = "v"\n'
+    )
+    rules = load_profile(str(every)).private
+    assert (rules.mixed_masks, rules.migrate_refused, rules.noise_floor_pages) == (
+        "public-first",
+        "EPERM",
+        3,
+    )
+    assert set(PRIVATE_KEYS) == set(tomllib.loads(every.read_text())["private"])  # all of them

@@ -243,3 +243,50 @@ def test_a_private_profile_by_path_is_kept(tmp_path: Path) -> None:
 def test_a_private_table_with_ops_is_read(tmp_path: Path) -> None:
     preset = _load_file(tmp_path, PRIVATE_KERNEL + 'ops = ["mempolicy"]\n')
     assert preset.private is not None and preset.private.ops == ("mempolicy",)
+
+
+@pytest.mark.parametrize("name", known_presets())
+def test_every_shipped_preset_loads(name: str) -> None:
+    assert load_preset(name).name == name
+
+
+ALLOWED_AT_THE_TOP = "description, memory_mib, nodes, distances, kernel_parameters, private"
+
+
+@pytest.mark.parametrize(
+    ("content", "key", "at", "allowed"),
+    [
+        (
+            GOOD.replace("memory_mib = 1536", "memroy = 1536"),
+            "memroy",
+            "at the top level",
+            ALLOWED_AT_THE_TOP,
+        ),
+        (
+            'kernel_paramters = ["quiet"]\n' + GOOD,
+            "kernel_paramters",
+            "at the top level",
+            ALLOWED_AT_THE_TOP,
+        ),
+        (
+            GOOD.replace("id = 1\n", "id = 1\ncpu = 1\n"),
+            "cpu",
+            "in nodes[1]",
+            "id, cpus, memory_mib",
+        ),
+        (
+            PRIVATE_KERNEL + 'profil = "mainline"\n',
+            "profil",
+            "in [private]",
+            "provider, node, profile, modules, ops",
+        ),
+    ],
+)
+def test_an_unknown_key_is_refused_with_the_keys_allowed_there(
+    tmp_path: Path, content: str, key: str, at: str, allowed: str
+) -> None:
+    """Each was once ignored: a preset that was not what its file said."""
+    assert _refusal(tmp_path, content) == (
+        f"topology {tmp_path / 'mine.toml'}: unknown key {key!r} {at}; the keys allowed there "
+        f"are {allowed}"
+    )

@@ -4,7 +4,7 @@ A preset gives the guest's memory, its nodes (id, CPU count, memory) and the dis
 that differ from QEMU's defaults; `vng_arguments` turns it into virtme-ng options.
 Optionally, kernel parameters for the guest and a [private] table: the private node, its
 provider and the profile the run uses by default (`pytest_options` carries them to the
-guest's pytest).
+guest's pytest). A key the loader does not read is an error, at every level.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import reprlib
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from fixtures.profiles import ProfileError, load_profile
@@ -116,6 +117,13 @@ class TopologyPreset:
         return args
 
 
+# The keys a preset file may hold at each level are the fields of what it is read into (a
+# preset's name is its file's); any other key is a typo that would go unnoticed.
+PRESET_KEYS = tuple(f.name for f in fields(TopologyPreset) if f.name != "name")
+NODE_KEYS = tuple(f.name for f in fields(NodeSpec))
+PRIVATE_KEYS = tuple(f.name for f in fields(PrivateSpec))
+
+
 def known_presets() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
 
@@ -150,6 +158,16 @@ def _strings(where: str, field: str, value: object) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _only_known(where: str, table: dict[str, object], at: str, allowed: Sequence[str]) -> None:
+    """Refuse a key the loader would not read: `memroy_mib` is a typo, not a wish."""
+    unknown = [key for key in table if key not in allowed]
+    if unknown:
+        raise UserError(
+            f"topology {where}: unknown key {unknown[0]!r} {at}; the keys allowed there are "
+            f"{', '.join(allowed)}"
+        )
+
+
 def _required(where: str, table: dict[str, object], key: str, field: str, hint: str) -> object:
     if key not in table:
         raise UserError(f"topology {where}: {field} is missing; {hint}")
@@ -163,6 +181,7 @@ def _parse_node(where: str, index: int, table: object) -> NodeSpec:
             f"topology {where}: {field} = {_shown(table)} must be a table with id, cpus "
             "and memory_mib"
         )
+    _only_known(where, table, f"in {field}", NODE_KEYS)
     node_id = _required(where, table, "id", f"{field}.id", "give the node's id, 0 for the first")
     memory = _required(
         where, table, "memory_mib", f"{field}.memory_mib", "give its memory in MiB (0: none)"
@@ -214,6 +233,7 @@ def parse_preset(name: str, text: str, where: str | None = None) -> TopologyPres
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"topology {where}: not valid TOML ({exc})") from None
+    _only_known(where, data, "at the top level", PRESET_KEYS)
     memory = _required(
         where, data, "memory_mib", "memory_mib", "give the guest's memory in MiB, the nodes' sum"
     )
@@ -241,6 +261,7 @@ def _parse_private(where: str, table: object) -> PrivateSpec | None:
             f"topology {where}: private = {_shown(table)} must be a table: [private] with "
             "provider and node"
         )
+    _only_known(where, table, "in [private]", PRIVATE_KEYS)
     hint = "[private] needs provider and node"
     provider = _required(where, table, "provider", "[private] provider", hint)
     node = _required(where, table, "node", "[private] node", hint)
