@@ -33,7 +33,7 @@ from fixtures.oracle.filesystems import (
     huge_folios_expected,
 )
 from fixtures.oracle.folios import FolioRotation
-from fixtures.plugin.checks import HarnessError, observed_outcome
+from fixtures.plugin.checks import observed_outcome, require_judged
 from fixtures.plugin.verdicts import CaseRecord, unsupported
 from fixtures.profiles import Profile
 from fixtures.system.child import run_in_child
@@ -105,6 +105,4 @@ def test_page_cache(
     if huge is not None and run.huge_folios != huge:
         problems.append(f"{run.huge_folios} of the file's 2 MiB folios PMD-mapped, expected {huge}")
     assert not problems, "; ".join(problems)
-    if isinstance(expected, FolioRotation) and (why := expected.unjudged()):
-        # Passed only because the budget would pass a task that did not interleave.
-        raise HarnessError(why)
+    require_judged(expected)

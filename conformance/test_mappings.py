@@ -31,7 +31,7 @@ from fixtures.matrix import (
 )
 from fixtures.oracle.folios import FolioRotation
 from fixtures.oracle.mappings import KINDS, Backing, MappingExpectation, mapping_placement
-from fixtures.plugin.checks import HarnessError, observed_outcome, require_thp
+from fixtures.plugin.checks import observed_outcome, require_judged, require_thp
 from fixtures.plugin.verdicts import CaseRecord, unsupported
 from fixtures.profiles import Profile
 from fixtures.system.child import run_in_child
@@ -90,9 +90,7 @@ def check_mapping(case: CaseRecord, expected: MappingExpectation, run: MappingRu
         run.placement.per_page, huge_folios=run.huge_folios, readback_seen=run.readback
     )
     assert not problems, "; ".join(problems)
-    if isinstance(expected.placement, FolioRotation) and (why := expected.placement.unjudged()):
-        # Passed only because the budget would pass a task that did not interleave.
-        raise HarnessError(why)
+    require_judged(expected.placement)
 
 
 def _judge(

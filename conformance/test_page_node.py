@@ -14,8 +14,7 @@ from fixtures.matrix.page_node import PRIVATE_KIND, PageNodeCase, page_node_case
 from fixtures.oracle import Expectation, vma_placement
 from fixtures.oracle.folios import FolioRotation
 from fixtures.oracle.mappings import KINDS, mapping_placement
-from fixtures.oracle.page_node import opinions_differ
-from fixtures.plugin.checks import observed_outcome
+from fixtures.plugin.checks import check_page_node, observed_outcome
 from fixtures.plugin.verdicts import CaseRecord
 from fixtures.profiles import Profile
 from fixtures.system.child import run_in_child
@@ -59,20 +58,4 @@ def test_page_node(
     c = page_node_case
     case.params = c.params()
     run = observed_outcome(case, run_in_child(partial(ask_every_page, c.kind, c.policy, c.cpu)))
-    expected = _expected(c, run, topology, profile, kernel_release)
-    case.expected = {**expected.to_json(), "get_mempolicy": "move_pages' node, every page"}
-    differ = opinions_differ(run.by_move_pages, run.by_get_mempolicy)
-    case.observed = {
-        "pages": {str(n): run.by_move_pages.count(n) for n in sorted(set(run.by_move_pages))},
-        "pages_by_get_mempolicy": {
-            str(n): run.by_get_mempolicy.count(n) for n in sorted(set(run.by_get_mempolicy))
-        },
-        "geometry": run.geometry.to_json(),
-        "pages_asked": len(run.by_get_mempolicy),
-    }
-    problems = (
-        differ
-        + [f"move_pages: {p}" for p in expected.violations(run.by_move_pages)]
-        + [f"get_mempolicy: {p}" for p in expected.violations(run.by_get_mempolicy)]
-    )
-    assert not problems, "; ".join(problems)
+    check_page_node(case, _expected(c, run, topology, profile, kernel_release), run)
