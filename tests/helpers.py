@@ -1,6 +1,7 @@
-"""What several harness tests share: stub executables, the recorded result documents, and
-signals as a terminal gives them."""
+"""What several harness tests share: stub executables, the recorded result documents,
+signals as a terminal gives them, and the text of small topology presets."""
 
+import json
 import signal
 from pathlib import Path
 
@@ -31,3 +32,18 @@ def default_signals() -> None:
     inherited across exec, and Python then never turns Ctrl-C into KeyboardInterrupt."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def preset_toml(*nodes: tuple[int, int], private: dict[str, object] | None = None) -> str:
+    """A topology preset's text (vm/topologies/): one [[nodes]] table per (cpus,
+    memory_mib), ids 0, 1, ... in order, with no cpus line for a CPU-less node as the
+    shipped presets write it; the guest's memory_mib is their sum; then a [private] table
+    of `private`'s keys when given. Tests add lines to it, or str.replace one, to make the
+    mistake they check."""
+    lines = [f"memory_mib = {sum(memory for _, memory in nodes)}"]
+    for node_id, (cpus, memory) in enumerate(nodes):
+        cpus_line = [f"cpus = {cpus}"] if cpus else []
+        lines += ["[[nodes]]", f"id = {node_id}", *cpus_line, f"memory_mib = {memory}"]
+    if private is not None:
+        lines += ["[private]", *(f"{key} = {json.dumps(value)}" for key, value in private.items())]
+    return "\n".join(lines) + "\n"

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import preset_toml
 from vm.errors import UserError
 from vm.runner import guest_script, vng_command
 from vm.topology import load_preset, parse_preset
@@ -15,16 +16,8 @@ PRESETS = {
     "private-unprotected": ("unprotected", "mainline", ()),
 }
 
-BASE = """
-memory_mib = 768
-[[nodes]]
-id = 0
-cpus = 1
-memory_mib = 512
-[[nodes]]
-id = 1
-memory_mib = 256
-"""
+# Node 0: 1 CPU and 512 MiB; node 1: CPU-less, 256 MiB.
+BASE = preset_toml((1, 512), (0, 256))
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
@@ -90,22 +83,7 @@ def test_bad_private_fields_are_one_line_user_errors(extra: str, message: str) -
 
 
 def test_private_node_must_follow_the_cpu_nodes() -> None:
-    text = """
-memory_mib = 768
-[[nodes]]
-id = 0
-cpus = 1
-memory_mib = 256
-[[nodes]]
-id = 1
-memory_mib = 256
-[[nodes]]
-id = 2
-cpus = 1
-memory_mib = 256
-[private]
-provider = "unprotected"
-node = 1
-"""
+    # Node 2 has a CPU and comes after the private node 1.
+    text = preset_toml((1, 256), (0, 256), (1, 256), private={"provider": "unprotected", "node": 1})
     with pytest.raises(UserError, match="must come after every node with CPUs"):
         parse_preset("order", text)

@@ -4,41 +4,19 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import preset_toml
 from vm.errors import UserError
 from vm.topology import PRESET_DIR, TopologyPreset, known_presets, load_preset, parse_preset
 
-GOOD = """
-memory_mib = 1536
-[[nodes]]
-id = 0
-cpus = 2
-memory_mib = 1024
-[[nodes]]
-id = 1
-memory_mib = 512
-[distances]
-"0-1" = 40
-"""
+# Node 0: 2 CPUs and 1024 MiB; node 1: CPU-less, 512 MiB; 40 between them.
+GOOD = preset_toml((2, 1024), (0, 512)) + '[distances]\n"0-1" = 40\n'
 
 
 NO_DISTANCES = GOOD.split("[distances]")[0]
-# Node 1 is the private node; node 2 keeps it from the BIOS's top of memory.
-PRIVATE_KERNEL = """
-memory_mib = 640
-[[nodes]]
-id = 0
-cpus = 1
-memory_mib = 256
-[[nodes]]
-id = 1
-memory_mib = 256
-[[nodes]]
-id = 2
-memory_mib = 128
-[private]
-provider = "kernel"
-node = 1
-"""
+# Nodes of (cpus, MiB); node 1 is the private node, node 2 keeps it from the BIOS's top of memory.
+PRIVATE_KERNEL = preset_toml(
+    (1, 256), (0, 256), (0, 128), private={"provider": "kernel", "node": 1}
+)
 
 
 def _load_file(tmp_path: Path, content: str | bytes, filename: str = "mine.toml") -> TopologyPreset:
@@ -290,3 +268,20 @@ def test_an_unknown_key_is_refused_with_the_keys_allowed_there(
         f"topology {tmp_path / 'mine.toml'}: unknown key {key!r} {at}; the keys allowed there "
         f"are {allowed}"
     )
+
+
+def test_the_preset_text_of_the_tests_is_what_it_says() -> None:
+    """tests/helpers.py's preset_toml, which these tests and test_private_presets.py build
+    their presets with, read back by the loader."""
+    preset = parse_preset("p", PRIVATE_KERNEL)
+    assert [(n.id, n.cpus, n.memory_mib) for n in preset.nodes] == [
+        (0, 1, 256),
+        (1, 0, 256),
+        (2, 0, 128),
+    ]
+    assert preset.memory_mib == 640 and preset.distances == ()
+    assert preset.private is not None and (preset.private.provider, preset.private.node) == (
+        "kernel",
+        1,
+    )
+    assert parse_preset("g", GOOD).distances == ((0, 1, 40),)
