@@ -218,6 +218,20 @@ def test_a_private_profile_by_path_is_kept(tmp_path: Path) -> None:
     assert preset.default_profile == str(mine)
 
 
+def test_a_private_profile_by_relative_path_is_taken_from_the_preset_s_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "mine-profile.toml").write_text('name = "mine"\nextends = "mainline"\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the command runs from another folder
+    preset = _load_file(tmp_path, PRIVATE_KERNEL + 'profile = "mine-profile.toml"\n')
+    assert preset.default_profile == str(tmp_path / "mine-profile.toml")
+    # A bare name is still a shipped profile, found wherever the command runs.
+    shipped = _load_file(tmp_path, PRIVATE_KERNEL + 'profile = "mainline"\n')
+    assert shipped.default_profile == "mainline"
+
+
 def test_a_private_table_with_ops_is_read(tmp_path: Path) -> None:
     preset = _load_file(tmp_path, PRIVATE_KERNEL + 'ops = ["mempolicy"]\n')
     assert preset.private is not None and preset.private.ops == ("mempolicy",)

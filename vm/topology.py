@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from fixtures.profiles import ProfileError, load_profile
+from fixtures.profiles import ProfileError, load_profile, names_a_file
 from vm.errors import UserError
 from vm.private_range import PrivateRange, node_range
 
@@ -226,8 +226,12 @@ def _parse_distances(where: str, value: object) -> tuple[tuple[int, int, int], .
     return tuple(_parse_distance(where, key, number) for key, number in value.items())
 
 
-def parse_preset(name: str, text: str, where: str | None = None) -> TopologyPreset:
-    """The preset in `text`; errors name `where` (the file), by default `name`."""
+def parse_preset(
+    name: str, text: str, where: str | None = None, folder: Path | None = None
+) -> TopologyPreset:
+    """The preset in `text`; errors name `where` (the file), by default `name`. A path in
+    it (`[private] profile = "mine.toml"`) is taken from `folder`, the file's own, as a
+    profile's `extends` is: not from wherever the command runs."""
     where = where or name
     try:
         data = tomllib.loads(text)
@@ -247,13 +251,13 @@ def parse_preset(name: str, text: str, where: str | None = None) -> TopologyPres
         nodes=_parse_nodes(where, nodes),
         distances=_parse_distances(where, data.get("distances", {})),
         kernel_parameters=_strings(where, "kernel_parameters", data.get("kernel_parameters", [])),
-        private=_parse_private(where, data.get("private")),
+        private=_parse_private(where, data.get("private"), folder),
     )
     validate(preset, where)
     return preset
 
 
-def _parse_private(where: str, table: object) -> PrivateSpec | None:
+def _parse_private(where: str, table: object, folder: Path | None) -> PrivateSpec | None:
     if table is None:
         return None
     if not isinstance(table, dict):
@@ -266,10 +270,14 @@ def _parse_private(where: str, table: object) -> PrivateSpec | None:
     provider = _required(where, table, "provider", "[private] provider", hint)
     node = _required(where, table, "node", "[private] node", hint)
     profile = table.get("profile")
+    if profile is not None:
+        profile = _string(where, "[private] profile", profile)
+        if folder is not None and names_a_file(profile):
+            profile = str(folder / profile)  # an absolute path stays itself
     return PrivateSpec(
         provider=_string(where, "[private] provider", provider),
         node=_integer(where, "[private] node", node, 0),
-        profile=_string(where, "[private] profile", profile) if profile is not None else None,
+        profile=profile,
         modules=_strings(where, "[private] modules", table.get("modules", [])),
         ops=_strings(where, "[private] ops", table["ops"]) if "ops" in table else None,
     )
@@ -392,4 +400,4 @@ def load_preset(name_or_path: str) -> TopologyPreset:
         raise UserError(f"topology {path}: cannot read it ({exc.strerror})") from None
     shipped = path.resolve().parent == PRESET_DIR.resolve()
     name = path.stem if shipped else user_preset_name(path, content)
-    return parse_preset(name, text, str(path))
+    return parse_preset(name, text, str(path), path.parent)
