@@ -16,16 +16,12 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from reports.arguments import OneLineParser
+from reports.arguments import CONSOLE, OneLineParser, started_as_console
 from reports.errors import SuiteError, UserError
 from reports.results import RunDocument, load
 
 PROG = "reports"  # what the one-line errors start with
 MODULE_PROG = "python -m reports"  # how usage lines name the command
-# The console entry (mempolicy_conformance.py) calls main() with our command's name first,
-# from a process started as one of these: installed, or run from the checkout.
-CONSOLE = "mempolicy-conformance"
-CONSOLE_SCRIPTS = {CONSOLE, "mempolicy_conformance.py"}
 COMMANDS = ("table", "gate", "speed", "junit")
 
 # The third-party modules the reports import, and what installs each one.
@@ -47,7 +43,8 @@ def usage_names(argv: Sequence[str], process_argv: Sequence[str]) -> dict[str, s
     """Each command -> how the user typed it, for its usage lines: `python -m reports gate`,
     or under the console entry its own words (`mempolicy-conformance report` runs `table`)."""
     names = {command: f"{MODULE_PROG} {command}" for command in COMMANDS}
-    if argv and len(process_argv) > 1 and Path(process_argv[0]).name in CONSOLE_SCRIPTS:
+    # The console entry calls main() with our command's name first (`report` runs `table`).
+    if argv and len(process_argv) > 1 and started_as_console(process_argv):
         names[argv[0]] = f"{CONSOLE} {process_argv[1]}"
     return names
 

@@ -11,9 +11,22 @@ else of the suite, while vm/ and fixtures/ import reports. Standard library only
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 USAGE_EXIT_STATUS = 2  # argparse's, and the suite's for a user error
+# The console entry (mempolicy_conformance.py) calls vm's and reports' main() in its own
+# process, started as one of these: installed, or run from the checkout.
+CONSOLE = "mempolicy-conformance"
+CONSOLE_SCRIPTS = {CONSOLE, "mempolicy_conformance.py"}
+
+
+def started_as_console(process_argv: Sequence[str] | None = None) -> bool:
+    """Whether this process is the console entry, whose words usage lines must use."""
+    process_argv = sys.argv if process_argv is None else process_argv
+    return bool(process_argv) and Path(process_argv[0]).name in CONSOLE_SCRIPTS
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -59,8 +59,8 @@ Main = Callable[[Sequence[str]], int]
         (
             mempolicy_conformance.main,
             ["run", "--append", "a b"],
-            "python -m vm run: error: argument --append: give one kernel parameter without "
-            "spaces (repeat --append for more), not 'a b' (see --help)",
+            "mempolicy-conformance run: error: argument --append: give one kernel parameter "
+            "without spaces (repeat --append for more), not 'a b' (see --help)",
         ),
         (
             randmap.main,
@@ -109,6 +109,18 @@ def test_as_the_user_types_it() -> None:
         "python -m vm run: error: argument --repeat: give a whole number of runs, 1 or more, "
         "not '0' (see --help)\n"
     )
+
+
+def test_under_the_console_entry_the_error_names_it_as_the_user_typed_it() -> None:
+    finished = subprocess.run(
+        [sys.executable, "mempolicy_conformance.py", "run", "--repeat", "0"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (finished.returncode, finished.stdout) == (2, "")
+    assert finished.stderr.startswith("mempolicy-conformance run: error: argument --repeat:")
 
 
 def test_a_message_is_kept_on_one_line(capsys: pytest.CaptureFixture[str]) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fixtures.profiles import ProfileError, load_profile, standalone_toml
-from reports.arguments import OneLineParser
+from reports.arguments import CONSOLE, OneLineParser, started_as_console
 from reports.document import Verdict
 from vm.errors import InfraError, SuiteError, UserError
 from vm.phases import Guest, boot, guest_document, prepare, run_folder, safe_name
@@ -107,7 +107,9 @@ def _add_guest_options(command: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="python -m vm", description=__doc__)
+    # Under the console entry its commands are vm's own: `mempolicy-conformance run`.
+    prog = CONSOLE if started_as_console() else "python -m vm"
+    parser = OneLineParser(prog=prog, description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="boot a kernel in QEMU and run the conformance matrix")
     _add_guest_options(run)
