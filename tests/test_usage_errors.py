@@ -70,7 +70,8 @@ Main = Callable[[Sequence[str]], int]
         (
             bench_probe.main,
             ["--mib", "lots"],
-            "bench_probe.py: error: argument --mib: invalid int value: 'lots' (see --help)",
+            "bench_probe.py: error: argument --mib: give a whole number, 1 or more, not 'lots' "
+            "(see --help)",
         ),
     ],
 )

@@ -263,8 +263,12 @@ def command_build(request: RunRequest) -> int:
 
 
 def command_bench(request: RunRequest) -> int:
-    guest = prepare(request)
     bench_args = list(request.guest_args)
+    # The guest parses them again; a bad one is refused here, before any download or boot.
+    from fixtures.system.bench_probe import arguments
+
+    arguments(prog=f"{_parser().prog} bench --").parse_args(bench_args)
+    guest = prepare(request)
     run_dir = run_folder(guest, "-bench")
     run = boot(guest, request, run_dir, pytest_args=bench_args, guest_options=["--bench"])
     figures = run.run_dir / "bench.json"
