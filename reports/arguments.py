@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -21,6 +21,23 @@ USAGE_EXIT_STATUS = 2  # argparse's, and the suite's for a user error
 # process, started as one of these: installed, or run from the checkout.
 CONSOLE = "mempolicy-conformance"
 CONSOLE_SCRIPTS = {CONSOLE, "mempolicy_conformance.py"}
+
+
+def at_least_one(unit: str) -> Callable[[str], int]:
+    """An argparse `type` for a count of `unit` (runs, MiB...): a whole number, 1 or more."""
+
+    def count(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(
+                f"give a whole number of {unit}, 1 or more, not {text!r}"
+            )
+        return value
+
+    return count
 
 
 def started_as_console(process_argv: Sequence[str] | None = None) -> bool:

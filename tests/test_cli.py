@@ -94,23 +94,6 @@ def test_unknown_distro_kernel() -> None:
     assert_one_line_error(run_cli("--kernel", "debian:2.4"), "debian:2.4", "6.1")
 
 
-def test_bad_bench_options_are_refused_before_the_kernel_is_looked_for() -> None:
-    # A kernel that does not exist: had the kernel been looked for first, it would say so.
-    finished = subprocess.run(
-        [sys.executable, "-m", "vm", "bench", "--no-install", "--kernel", "debian:2.4"]
-        + ["--", "--mib", "0"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert (finished.returncode, finished.stdout) == (2, "")
-    assert finished.stderr == (
-        "python -m vm bench --: error: argument --mib: give a whole number, 1 or more, "
-        "not '0' (see --help)\n"
-    )
-
-
 def test_unknown_topology() -> None:
     assert_one_line_error(run_cli("--topology", "nope"), "unknown topology 'nope'", "default")
 

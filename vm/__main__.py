@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fixtures.profiles import ProfileError, load_profile, standalone_toml
-from reports.arguments import CONSOLE, OneLineParser, started_as_console
+from reports.arguments import CONSOLE, OneLineParser, at_least_one, started_as_console
 from reports.document import Verdict
 from vm.errors import InfraError, SuiteError, UserError
 from vm.phases import Guest, boot, guest_document, prepare, run_folder, safe_name
@@ -28,17 +28,6 @@ from vm.topology import load_preset
 
 RESULTS_DIR = REPO_ROOT / "reports" / "results"
 GUEST_PROFILE = "profile.toml"  # in the run folder: a user's profile file, made standalone
-
-
-# Checked as the command line is read: a bad value must not wait for a kernel download.
-def _repeat_count(text: str) -> int:
-    try:
-        count = int(text)
-    except ValueError:
-        count = 0
-    if count < 1:
-        raise argparse.ArgumentTypeError(f"give a whole number of runs, 1 or more, not {text!r}")
-    return count
 
 
 def _timeout_s(text: str) -> float:
@@ -126,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--repeat",
-        type=_repeat_count,
+        type=at_least_one("runs"),  # checked as the command line is read, before a download
         default=1,
         help="run the matrix N times in one boot and report cases whose verdict changed",
     )
