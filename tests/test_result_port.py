@@ -11,7 +11,8 @@ from vm.result_port import MAX_PORTS, guest_destination, ktap_name, qemu_options
 
 def test_a_port_for_each_repetition_writes_that_repetitions_file() -> None:
     words = shlex.split(qemu_options(Path("/runs/a"), 2))
-    assert words[:2] == ["-device", "virtio-serial-pci,id=mpc-results"]
+    # queues for two ports and port 0 (a console's), not virtio's default 31
+    assert words[:2] == ["-device", "virtio-serial-pci,id=mpc-results,max_ports=3"]
     chardevs = [words[i + 1] for i, w in enumerate(words) if w == "-chardev"]
     assert chardevs == [
         "file,id=mpc-ktap1,path=/runs/a/results.ktap",
@@ -33,6 +34,7 @@ def test_no_matrix_no_ports_and_never_more_than_the_controller_holds() -> None:
     assert qemu_options(Path("/runs/a"), 0) == ""
     many = shlex.split(qemu_options(Path("/runs/a"), MAX_PORTS + 5))
     assert many.count("-chardev") == MAX_PORTS
+    assert f"virtio-serial-pci,id=mpc-results,max_ports={MAX_PORTS + 1}" in many
 
 
 def fake_port(ports: Path, devices: Path, device: str, name: str) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from vm.runner import ENTROPY_DEVICE, TCG_CPU, vng_command
+from vm.runner import ENTROPY_DEVICE, SERIAL_PORTS_GLOBAL, TCG_CPU, vng_command
 from vm.topology import load_preset
 from vm.udev_rules import KEPT_RULES, MASK_DIR, hidden_rules, vng_options, write_mask
 
@@ -70,3 +70,5 @@ def test_the_vng_command_mounts_the_mask_and_picks_the_tcg_cpu(tmp_path: Path) -
     assert not any(word.startswith("--qemu-opts=-cpu") for word in kvm)  # vng's -cpu host
     for command in (tcg, kvm):  # entropy from the start, under either accelerator
         assert f"--qemu-opts={ENTROPY_DEVICE}" in command
+        # vng's one-port controllers get two ports' queues; the suite's its own number
+        assert f"--qemu-opts={SERIAL_PORTS_GLOBAL}" in command

@@ -34,7 +34,8 @@ def qemu_options(run_dir: Path, repetitions: int) -> str:
     count = min(repetitions, MAX_PORTS)
     if count < 1:
         return ""
-    options = ["-device", f"virtio-serial-pci,id={CONTROLLER_ID}"]
+    # Queues for the ports it has, not the default 31 (see runner.SERIAL_PORTS_GLOBAL).
+    options = ["-device", f"virtio-serial-pci,id={CONTROLLER_ID},max_ports={count + 1}"]
     for repetition in range(1, count + 1):
         name = ktap_name(repetition)
         chardev = f"mpc-ktap{repetition}"

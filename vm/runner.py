@@ -79,7 +79,13 @@ STEADY_KEYS = ("numa_balancing=disable",)
 # against ~40 s with `max`, and `import pytest` and fork+exit were faster. Not
 # `max,-xsave`: QEMU still reports AVX2 then, and raid6_pq (btrfs) ran AVX2 code into an
 # invalid-opcode Oops.
-TCG_CPU = "qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt"
+#
+# RDRAND (QEMU's helper draws on the host's getrandom): the kernel trusts it and has its
+# CRNG ready at ~0.07 s, on the boot CPU alone, so the static key the CRNG switches on
+# is patched before a second CPU runs. Readied later (by virtio-rng below, ~4.5 s), the
+# switch landed among udev's workers, and one boot died of it: "Oops: int3" in
+# get_random_u32 (the text-patching race under multi-threaded TCG, see STEADY_KEYS).
+TCG_CPU = "qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt,+rdrand"
 # The suite's packages, compiled on the host before a boot (a second, natively): the
 # guest writes no bytecode, and compiling them there took seconds of every boot under TCG.
 GUEST_PACKAGES = ("fixtures", "conformance", "reports", "vm")
@@ -89,7 +95,16 @@ GUEST_SCRIPT = "guest.sh"  # in the run folder: what the guest runs
 # urandom for its hash seed, waited up to a second for it. QEMU's virtio-rng (its
 # built-in backend, the host's getrandom) readies it as virtio_rng loads, ~5.6 s:
 # script-to-Python 1.9-2.3 s -> 1.0-1.35 s.
+# It stays for kernels that do not trust the CPU's generator (random.trust_cpu=off).
 ENTROPY_DEVICE = "-device virtio-rng-pci"
+# vng gives each of its six ports (stdin, stdout, the return code...) a virtio-serial
+# controller of its own, with virtio's default of 31 ports: 64 queues each, and an
+# eventfd for each queue that QEMU's main loop polls on every wake-up (~1,500 a second
+# under TCG). With the suite's controller, 457 descriptors: the main loop took 3.5 s of
+# a host core in an 18 s `-m errors` boot, beside the two vCPU threads on this 2-core
+# host. Two ports each (port 0 is kept for a console): 1.0 s, and the first case
+# 1.6 s sooner (7 alternating boots, 12.1 -> 10.5 s on average).
+SERIAL_PORTS_GLOBAL = "-global virtio-serial-pci.max_ports=2"
 
 
 @dataclass(frozen=True)
@@ -199,7 +214,7 @@ def vng_command(
     command += vng_options(shares)
     ports = result_port.qemu_options(run_dir, ktap_streams)
     command += [f"--qemu-opts={ports}"] if ports else []
-    command += [f"--qemu-opts={ENTROPY_DEVICE}"]
+    command += [f"--qemu-opts={ENTROPY_DEVICE}", f"--qemu-opts={SERIAL_PORTS_GLOBAL}"]
     command += udev_rules_options(run_dir)
     command += ["--exec", shlex.join(["/bin/sh", str(run_dir / GUEST_SCRIPT)])]
     return command
