@@ -41,7 +41,8 @@ from fixtures.plugin.verdicts import CaseRecord
 from fixtures.profiles import Profile
 from fixtures.system.child import run_in_child
 from fixtures.system.topology import Topology
-from fixtures.workloads.modes import NodeHogs, node_room
+from fixtures.system.zones import node_room
+from fixtures.workloads.modes import NodeHogs
 from fixtures.workloads.numastat import fault_counted
 
 MATRIX = {"numastat_case": numastat_cases}

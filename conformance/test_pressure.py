@@ -45,13 +45,13 @@ from fixtures.system.child import ChildOutcome, run_in_child
 from fixtures.system.memory import PAGE_SIZE
 from fixtures.system.probe import counts_of
 from fixtures.system.topology import Topology
+from fixtures.system.zones import node_room
 from fixtures.workloads.modes import (
     PROBE_STEP_PAGES,
     Fill,
     NodeHogs,
     PressureRun,
     Progress,
-    node_room,
     pressure_run,
 )
 

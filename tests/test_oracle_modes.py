@@ -41,7 +41,7 @@ from fixtures.oracle.placement import (
 )
 from fixtures.profiles import load_profile
 from fixtures.system.topology import discover
-from fixtures.workloads.modes import parse_highatomic, parse_zoneinfo
+from fixtures.system.zones import parse_highatomic, parse_zoneinfo
 
 DATA = Path(__file__).parent / "data"
 # Memory nodes 0, 1, 3; CPU nodes 0, 1 and the memoryless 2; node 3 is 30 from everyone.
