@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fixtures.system.reclaim import reclaim_counts, reclaimed_since
+from fixtures.system.reclaim import RECLAIM_COUNTERS, reclaim_counts, reclaimed_since
 
 VMSTAT = """nr_free_pages 50000
 pgscan_kswapd {kswapd}
@@ -20,14 +20,14 @@ def _vmstat(path: Path, kswapd: int, stolen: int) -> Path:
     return path
 
 
+def _reclaim(*pages: int) -> dict[str, int]:
+    """kswapd's scanned and reclaimed pages, then direct reclaim's."""
+    return dict(zip(RECLAIM_COUNTERS, pages, strict=True))
+
+
 def test_only_kswapd_and_direct_reclaim_are_read(tmp_path: Path) -> None:
     counts = reclaim_counts(_vmstat(tmp_path / "vmstat", 10, 8))
-    assert counts == {
-        "pgscan_kswapd": 10,
-        "pgsteal_kswapd": 8,
-        "pgscan_direct": 7,
-        "pgsteal_direct": 5,
-    }
+    assert counts == _reclaim(10, 8, 7, 5)
 
 
 def test_a_window_is_told_in_pages_each_counter_moved(tmp_path: Path) -> None:
@@ -35,12 +35,7 @@ def test_a_window_is_told_in_pages_each_counter_moved(tmp_path: Path) -> None:
     before = reclaim_counts(vmstat)
     _vmstat(vmstat, 2010, 1508)
     moved = reclaimed_since(before, vmstat)
-    assert moved == {
-        "pgscan_kswapd": 2000,
-        "pgsteal_kswapd": 1500,
-        "pgscan_direct": 0,
-        "pgsteal_direct": 0,
-    }
+    assert moved == _reclaim(2000, 1500, 0, 0)
 
 
 def test_a_kernel_without_a_counter_leaves_it_out(tmp_path: Path) -> None:
