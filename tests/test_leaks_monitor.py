@@ -68,6 +68,24 @@ def test_delta_per_counter_and_the_unexplained_rest(tmp_path: Path) -> None:
     assert delta["file"] == delta["shmem"] == 0
 
 
+def test_the_per_cpu_lists_are_free_memory_not_other(tmp_path: Path) -> None:
+    before = NodeSample.read(TREE / "node2", pcp=550)
+    # 400 pipe pages served from the per-CPU lists: MemFree, so MemUsed, did not move.
+    served = NodeSample.read(TREE / "node2", pcp=150)
+    assert counter_delta(before, served)["other"] == 400
+    # A drain hands the lists back to the buddy lists: MemUsed -2.2 MB, nothing allocated.
+    drained = NodeSample.read(_edited_copy(tmp_path, {"MemUsed": 9224 - 2200}) / "node2", pcp=0)
+    assert counter_delta(before, drained)["other"] == 0
+
+
+def test_a_snapshot_reads_each_nodes_per_cpu_lists_from_zoneinfo() -> None:
+    taken = snapshot([0, 2], root=TREE, zoneinfo=TREE / "zoneinfo")
+    assert taken.nodes[0].counters["pcp"] == 2263 + 384  # DMA32's two CPUs; DMA has none
+    assert taken.nodes[2].counters["pcp"] == 550
+    missing = snapshot([2], root=TREE, zoneinfo=TREE / "no-zoneinfo")
+    assert missing.nodes[2].counters["pcp"] == 0  # unreadable: taken as none
+
+
 def _fixed(samples: list[dict[int, NodeSample]]) -> Iterable[Snapshot]:
     for i, nodes in enumerate(samples):
         yield Snapshot(float(i), nodes)
