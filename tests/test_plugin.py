@@ -124,6 +124,25 @@ def test_area_markers_select_cases(
     outcome.assert_outcomes(passed=2, deselected=1)
 
 
+def test_only_the_listed_cases_run(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--only-cases: what the host's next boot after a crash is given, case ids a line."""
+    monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))
+    pytester.makepyfile(
+        test_alpha="def test_one():\n    pass\n\ndef test_two():\n    pass\n",
+        test_beta="def test_three():\n    pass\n",
+    )
+    pytester.makeini("[pytest]\naddopts = -p fixtures.plugin -p no:cacheprovider\n")
+    listed = pytester.path / "only_cases"
+    listed.write_text("alpha-two\nbeta-three\n")
+    outcome = pytester.runpytest_subprocess(f"--only-cases={listed}", "-v")
+    outcome.assert_outcomes(passed=2, deselected=1)
+    assert "test_alpha.py::test_one" not in outcome.stdout.str()
+    outcome = pytester.runpytest_subprocess(f"--only-cases={listed}", "-m", "alpha")
+    outcome.assert_outcomes(passed=1, deselected=2)  # and -m still narrows
+
+
 def test_fixtures_every_case_uses_name_no_request() -> None:
     """pytest 9 builds a FixtureDef, and inspects a signature, each time a case uses a
     fixture that names `request`: the fixtures in every case's closure do without it."""

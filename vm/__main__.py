@@ -19,11 +19,12 @@ from pathlib import Path
 
 from fixtures.profiles import ProfileError, load_profile, standalone_toml
 from reports.arguments import CONSOLE, OneLineParser, at_least_one, started_as_console
-from reports.document import Verdict
+from reports.document import ResultDocument, Verdict
+from vm.continuation import ONLY_CASES_FILE, continue_after_crash
 from vm.errors import InfraError, SuiteError, UserError
 from vm.phases import Guest, boot, guest_document, prepare, run_folder, safe_name
 from vm.request import RunRequest
-from vm.runner import DEFAULT_TIMEOUT_S, REPO_ROOT
+from vm.runner import DEFAULT_TIMEOUT_S, REPO_ROOT, GuestRun
 from vm.topology import load_preset
 
 RESULTS_DIR = REPO_ROOT / "reports" / "results"
@@ -215,6 +216,23 @@ def command_run(request: RunRequest) -> int:
         flaky = guest_result.run["flaky_cases"]
         guest.progress.phase(f"repeat: {request.repeat} runs, {len(flaky)} flaky case(s)")
 
+    def boot_next(number: int, cases: list[str]) -> tuple[GuestRun, ResultDocument]:
+        guest.progress.phase(f"guest: died with {len(cases)} case(s) left; boot {number + 1}")
+        next_dir = run_folder(guest, f"-continued{number}")
+        next_dir.mkdir(parents=True, exist_ok=True)
+        only = next_dir / ONLY_CASES_FILE
+        only.write_text("\n".join(cases) + "\n")
+        selection = [*request.guest_args, f"--only-cases={only}"]
+        args = guest_pytest_args(guest, profile, next_dir, selection)
+        once = ["--repeat", "1"]
+        next_run = boot(
+            guest, request, next_dir, pytest_args=args, guest_options=once, ktap_streams=1
+        )
+        return next_run, guest_document(next_run, 1)
+
+    # Repetitions compare whole runs; a dead guest's rest is run again only once.
+    continued = continue_after_crash(run, guest_result, boot_next) if request.repeat == 1 else []
+
     from reports.junit import run_junit
     from reports.results import load
     from reports.table import markdown_report
@@ -239,8 +257,11 @@ def command_run(request: RunRequest) -> int:
     (run.run_dir / "junit.xml").write_text(run_junit(loaded), encoding="utf-8")
     print(markdown_report([loaded]))
     print(f"\nresult: {result_file}\nrun folder: {run.run_dir}", file=sys.stderr)
-    for line in run.crashes:
-        print(f"console: {line}", file=sys.stderr)
+    for boot_run in (run, *continued):
+        for line in boot_run.crashes:
+            print(f"console: {line}", file=sys.stderr)
+        if boot_run is not run:
+            print(f"continued in: {boot_run.run_dir} ({boot_run.status})", file=sys.stderr)
     bad = [c for c in document.cases if c.verdict in (Verdict.FAIL, Verdict.ERROR)]
     return 1 if bad or run.status != "ok" else 0
 
