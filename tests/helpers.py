@@ -1,9 +1,15 @@
 """What several harness tests share: stub executables, the recorded result documents,
-signals as a terminal gives them, and the text of small topology presets."""
+signals as a terminal gives them, the text of small topology presets, and a real run of
+`python -m vm run`."""
 
 import json
 import signal
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
+
+from vm.runner import REPO_ROOT
 
 DATA = Path(__file__).parent / "data"
 RESULTS = DATA / "results"
@@ -47,3 +53,15 @@ def preset_toml(*nodes: tuple[int, int], private: dict[str, object] | None = Non
     if private is not None:
         lines += ["[private]", *(f"{key} = {json.dumps(value)}" for key, value in private.items())]
     return "\n".join(lines) + "\n"
+
+
+def vm_run(
+    results: Path, *arguments: str
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """`python -m vm run` with `arguments` and its result document in `results` (the one
+    document it must leave, loaded)."""
+    command = [sys.executable, "-m", "vm", "run", "--results", str(results), *arguments]
+    finished = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800)
+    documents = list(results.glob("*.json"))
+    assert len(documents) == 1, f"no result document; stderr:\n{finished.stderr[-3000:]}"
+    return finished, json.loads(documents[0].read_text())

@@ -109,31 +109,29 @@ def test_verdicts_document_and_ktap(run: Run) -> None:
     )
 
 
-def test_area_markers_select_cases(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def two_areas(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """A project of two areas under the plugin: alpha-one, alpha-two and beta-three."""
     monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))
     pytester.makepyfile(
         test_alpha="def test_one():\n    pass\n\ndef test_two():\n    pass\n",
         test_beta="def test_three():\n    pass\n",
     )
     pytester.makeini("[pytest]\naddopts = -p fixtures.plugin -p no:cacheprovider\n")
+    return pytester
+
+
+def test_area_markers_select_cases(two_areas: pytest.Pytester) -> None:
+    pytester = two_areas
     outcome = pytester.runpytest_subprocess("-m", "beta", "--strict-markers")
     outcome.assert_outcomes(passed=1, deselected=2)
     outcome = pytester.runpytest_subprocess("-m", "alpha and not beta", "-W", "error")
     outcome.assert_outcomes(passed=2, deselected=1)
 
 
-def test_only_the_listed_cases_run(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_only_the_listed_cases_run(two_areas: pytest.Pytester) -> None:
     """--only-cases: what the host's next boot after a crash is given, case ids a line."""
-    monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))
-    pytester.makepyfile(
-        test_alpha="def test_one():\n    pass\n\ndef test_two():\n    pass\n",
-        test_beta="def test_three():\n    pass\n",
-    )
-    pytester.makeini("[pytest]\naddopts = -p fixtures.plugin -p no:cacheprovider\n")
+    pytester = two_areas
     listed = pytester.path / "only_cases"
     listed.write_text("alpha-two\nbeta-three\n")
     outcome = pytester.runpytest_subprocess(f"--only-cases={listed}", "-v")

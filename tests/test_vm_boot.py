@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import pytest
 
 from fixtures.system import module_code
 from reports.document import parse_ktap
-from vm.runner import REPO_ROOT
+from tests.helpers import vm_run
 
 pytestmark = pytest.mark.vm
 
@@ -26,28 +25,13 @@ pytestmark = pytest.mark.vm
 def guest_run(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-    results = tmp_path_factory.mktemp("results")
     # The first slice's areas: placement and readback, which every kernel must pass. The
     # whole matrix is the README's main job; here CI time buys the end-to-end path.
-    command = [
-        sys.executable,
-        "-m",
-        "vm",
-        "run",
-        "--kernel",
-        "debian:6.1",
-        "--topology",
-        "default",
-        "--results",
-        str(results),
-        "--",
-        "-k",
-        "placement or readback",
-    ]
-    finished = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800)
-    documents = list(results.glob("*.json"))
-    assert len(documents) == 1, f"no result document; stderr:\n{finished.stderr[-3000:]}"
-    return finished, json.loads(documents[0].read_text())
+    return vm_run(
+        tmp_path_factory.mktemp("results"),
+        *("--kernel", "debian:6.1", "--topology", "default", "--"),
+        *("-k", "placement or readback"),
+    )
 
 
 def cases_by_id(document: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -9,15 +9,13 @@ verdicts. Marked `vm`: two TCG boots.
 
 from __future__ import annotations
 
-import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from vm.runner import REPO_ROOT
+from tests.helpers import vm_run
 
 pytestmark = pytest.mark.vm
 
@@ -28,17 +26,12 @@ CRASHED = "readback-mbind-bind-node2"
 def crashed_run(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-    results = tmp_path_factory.mktemp("results")
-    command = [
-        *(sys.executable, "-m", "vm", "run", "--kernel", "debian:6.1"),
-        *("--topology", "default", "--results", str(results), "--"),
+    return vm_run(
+        tmp_path_factory.mktemp("results"),
+        *("--kernel", "debian:6.1", "--topology", "default", "--"),
         *("-m", "readback", "-p", "tests.crash_module.inject"),
         *("--crash-case", "test_readback[mbind-bind-node2]", "--crash-action", "sysrq-c"),
-    ]
-    finished = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800)
-    documents = list(results.glob("*.json"))
-    assert len(documents) == 1, f"no result document; stderr:\n{finished.stderr[-3000:]}"
-    return finished, json.loads(documents[0].read_text())
+    )
 
 
 def test_the_crashed_case_is_an_error_with_the_kernels_words(
