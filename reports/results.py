@@ -69,6 +69,8 @@ class Run:
     host_cores: int | None = None
     host_other_cpu_s: float | None = None
     host_steal_s: float | None = None
+    # The boots that ran what a dead guest never reached (vm/continuation.py): each's status.
+    continued: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -160,9 +162,16 @@ def _document(root: CheckedObject, file: Path) -> RunDocument:
             run.optional_integer("host_cores"),
             run.optional_number("host_other_cpu_s"),
             run.optional_number("host_steal_s"),
+            _continued(run),
         ),
         cases=cases,
     )
+
+
+def _continued(run: CheckedObject) -> tuple[str, ...]:
+    if run.value("continued_after_crash", nullable=True) is None:
+        return ()
+    return tuple(boot.text("status") for boot in run.children("continued_after_crash"))
 
 
 def _node(node: CheckedObject) -> Node:

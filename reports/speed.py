@@ -42,10 +42,17 @@ def speed_table(document: RunDocument) -> str:
     lines.append(f"| **all cases** | {total} | {in_cases:.1f} | {_rate(total, in_cases)} |")
     run = document.run
     lines.append("")
+    if run.continued:
+        # The guest's own figures below are its first boot's; the cases are every boot's.
+        lines.append(
+            f"- continued after a crash in {len(run.continued)} more boot(s) "
+            f"({', '.join(run.continued)}): the suite and boot figures are the first boot's"
+        )
     if run.suite_s is not None:
         lines.append(
             f"- suite in the guest: {run.suite_s:.1f} s ({_rate(total, run.suite_s)} cases/s)"
         )
+    if run.suite_s is not None and not run.continued:
         lines.append(
             f"- outside cases (start, collection, reporting): {run.suite_s - in_cases:.1f} s"
         )

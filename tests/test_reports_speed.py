@@ -50,6 +50,29 @@ def test_speed_table_sums_areas_and_the_time_outside_cases(tmp_path: Path) -> No
     assert "wall time on the host: 100.0 s" in table
 
 
+def test_a_continued_run_says_whose_figures_the_guests_are(tmp_path: Path) -> None:
+    boot = {"run_dir": "/runs/x-continued1", "console_findings": [], "duration_s": 30.0}
+    run = {"suite_s": 60.0, "continued_after_crash": [{**boot, "status": "ok"}]}
+    table = speed_table(loaded(tmp_path, run, [("errors", 0.5), ("pressure", 80.0)]))
+    assert "- continued after a crash in 1 more boot(s) (ok): the suite and boot" in table
+    assert "suite in the guest: 60.0 s" in table
+    assert "outside cases" not in table  # 80.5 s of cases in two boots against one's 60
+
+
+def test_a_continued_boot_without_a_status_is_refused(tmp_path: Path) -> None:
+    run = {"continued_after_crash": [{"run_dir": "/runs/x-continued1"}]}
+    path = written(tmp_path, run, [("errors", 0.5)])
+    finished = subprocess.run(
+        [sys.executable, "-m", "reports", "speed", str(path)],
+        cwd=CHECKOUT,
+        capture_output=True,
+        text=True,
+    )
+    assert finished.returncode != 0
+    assert "continued_after_crash[0]" in finished.stderr and "status" in finished.stderr
+    assert "Traceback" not in finished.stderr
+
+
 def test_speed_table_counts_the_children_forked_directly_by_reason(tmp_path: Path) -> None:
     children = {"worker": 7, "direct: fill does not pickle (AttributeError)": 2}
     table = speed_table(loaded(tmp_path, {"children": children}, [("errors", 0.5)]))
