@@ -4,6 +4,7 @@
 kernel, with the same boot's /proc/zoneinfo beside the node folders.
 """
 
+import re
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -84,6 +85,29 @@ def test_a_snapshot_reads_each_nodes_per_cpu_lists_from_zoneinfo() -> None:
     assert taken.nodes[2].counters["pcp"] == 550
     missing = snapshot([2], root=TREE, zoneinfo=TREE / "no-zoneinfo")
     assert missing.nodes[2].counters["pcp"] == 0  # unreadable: taken as none
+
+
+def test_a_drain_between_the_reads_reads_the_nodes_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """vmstat empties a CPU-less node's per-CPU lists while the snapshot reads the nodes:
+    the lists read before no longer match MemUsed, so the nodes are read again."""
+    zoneinfo = tmp_path / "zoneinfo"
+    recorded = (TREE / "zoneinfo").read_text()
+    zoneinfo.write_text(recorded)
+    drained = re.sub(r"(?m)^(\s+count:\s+)\d+", r"\g<1>0", recorded)
+    read = NodeSample.read
+    seen: list[int] = []
+
+    def read_while_draining(node_dir: Path, page_kib: int = 4, pcp: int = 0) -> NodeSample:
+        seen.append(pcp)
+        zoneinfo.write_text(drained)
+        return read(node_dir, page_kib, pcp)
+
+    monkeypatch.setattr(NodeSample, "read", read_while_draining)
+    taken = snapshot([2], root=TREE, zoneinfo=zoneinfo)
+    assert seen == [550, 0]  # read with the full lists, then again once they agreed
+    assert taken.nodes[2].counters["pcp"] == 0
 
 
 def _fixed(samples: list[dict[int, NodeSample]]) -> Iterable[Snapshot]:
