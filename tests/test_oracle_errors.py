@@ -1,6 +1,7 @@
 """The errors oracle: causes, the node ids they use, version gates, and the errno check."""
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,8 @@ from fixtures.workloads.errors import (
 
 SYSFS = Path(__file__).parent / "data" / "sysfs"
 MEMORYLESS = discover(SYSFS / "qemu-3mem-1memoryless")  # memory 0,1,3; node 2 memoryless
-SPARSE = discover(SYSFS / "sparse-0-1-4")  # possible 0-4, online 0,1,4: 2 and 3 offline
+SPARSE = discover(SYSFS / "sparse-0-1-4")
+PRIVATE_RFC_V4 = discover(SYSFS / "private-rfc-v4")  # possible 0-4, online 0,1,4: 2 and 3 offline
 MAINLINE = load_profile("mainline")
 OLD, NEW = "6.1.0-56-amd64", "6.12.117+deb12-amd64"
 
@@ -52,6 +54,17 @@ def test_case_nodes_of_a_topology_with_a_memoryless_node() -> None:
     # Three allowed nodes: 3 is a memory node, so the first multiple of 3 that is not is 6,
     # which MPOL_F_RELATIVE_NODES folds onto the first allowed node, 0.
     assert nodes.relative_alias == 6
+
+
+def test_case_nodes_leave_a_private_node_out() -> None:
+    """RFC v4 leaves a private node without NP_OPS_MEMPOLICY out of has_memory: it is
+    neither a memory node the cases name nor a memoryless one."""
+    nodes = CaseNodes.from_topology(PRIVATE_RFC_V4)  # memory 0,1; 2 memoryless; 3 private
+    assert (nodes.memory, nodes.other, nodes.memoryless) == (0, 1, 2)
+    # Two public memory nodes: 2 names no memory node, and folds onto the first, 0.
+    assert nodes.relative_alias == 2
+    only_private = replace(PRIVATE_RFC_V4, online=frozenset({0, 1, 3}))
+    assert CaseNodes.from_topology(only_private).memoryless is None
 
 
 def test_case_nodes_of_sparse_ids() -> None:
