@@ -81,6 +81,7 @@ from fixtures.workloads.leaks import (
     kernel_allocations,
     pressure,
     read_progress,
+    relative_fold_faults,
     room_left,
     task_policy_faults,
     thp_collapse,
@@ -129,14 +130,17 @@ def _spill_pages(workload: str, topology: Topology) -> int:
     return beyond.get(workload, CHUNK_PAGES)  # the hog workloads: room + one chunk
 
 
-def _workload(name: str, topology: Topology, npages: int) -> Any:
-    """The workload `name`; the anonymous ones fault `npages`, kernel-allocs fills as many
-    pages of pipe buffers (more than the normal nodes have left after the fill, so on a
-    stock kernel they must reach past the watermark)."""
+def _workload(name: str, node: int, topology: Topology, npages: int) -> Any:
+    """The workload `name` beside candidate `node`; the anonymous ones fault `npages`,
+    kernel-allocs fills as many pages of pipe buffers (more than the normal nodes have left
+    after the fill, so on a stock kernel they must reach past the watermark)."""
     cpus = [topology.nodes[n].cpus[0] for n in topology.cpu_nodes]
     # "all" as user space is told it (numactl --interleave=all): every node has_memory lists,
     # which under RFC v4 includes a private node whose driver allows mempolicy (patch 13).
     every = frozenset(topology.has_memory)
+    # The node's place among the nodes a stock kernel folds relative masks over (has_memory)
+    # and RFC v4 too (patch 13's mpol_set_nodemask adds N_MEMORY_PRIVATE to N_MEMORY first).
+    place = topology.all_memory_nodes.index(node)
     return {
         "fork-storm": lambda: fork_storm(FORK_CHILDREN, FORK_TOUCH_PAGES),
         "kernel-allocs": lambda: kernel_allocations(pipe_pages=npages),
@@ -145,6 +149,7 @@ def _workload(name: str, topology: Topology, npages: int) -> Any:
         "numa-balancing": lambda: cross_node_toucher(cpus[0], cpus[-1], npages),
         "interleave-all": lambda: task_policy_faults(Mode.MPOL_INTERLEAVE, every, npages),
         "preferred-many-all": lambda: task_policy_faults(Mode.MPOL_PREFERRED_MANY, every, npages),
+        "relative-fold": lambda: relative_fold_faults(place, npages),
     }[name]()
 
 
@@ -274,13 +279,13 @@ def _leak_in(
                     observed["room_left_pages"] = left
                     npages = left + CHUNK_PAGES
                     reclaim = reclaim_counts()
-                    with Held(_workload(c.workload, topology, npages), oom_adj=0) as work:
+                    with Held(_workload(c.workload, c.node, topology, npages), oom_adj=0) as work:
                         after = snapshot(nodes)
                         observed["beside_the_workload"] = _beside(mid, after, pn, reclaim)
                         gaps.append(_pressure_gap(hog, progress, observed))
                         gaps.append(_workload_gap(work, observed))
             else:
-                with Held(_workload(c.workload, topology, CHUNK_PAGES), oom_adj=0) as work:
+                with Held(_workload(c.workload, c.node, topology, CHUNK_PAGES), oom_adj=0) as work:
                     after = snapshot(nodes)
                     gaps.append(_workload_gap(work, observed))
             if isinstance(knobs, Knobs):
@@ -301,6 +306,13 @@ def _leak_in(
         raise RuntimeError(f"the workload failed: {work['error']}")
     if (work.get("info") or {}).get("collapse") == "EINVAL":
         unsupported("MADV_COLLAPSE refused with EINVAL: the kernel lacks it (Linux 6.1+)")
+    refused = (work.get("info") or {}).get("refused")
+    # A mask that names no private node is valid wherever a stock kernel takes it; RFC v4
+    # folds relative masks over every private node too, and refuses the one the fold
+    # reaches when its driver lacks NP_OPS_MEMPOLICY (patch 13, mpol_set_nodemask).
+    assert not refused, (
+        f"set_mempolicy refused a mask that names no private node with {refused}: {work['info']}"
+    )
     # Isolation is judged on the whole window; the negative control on the workload's own
     # phase, so that the pressure's fallback cannot stand in for the workload's.
     window = report if expected.kind == "isolated" else judged

@@ -3,6 +3,7 @@
 Every workload here is small; the guest runs them at full size under pressure.
 """
 
+import errno
 import os
 import signal
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from fixtures.workloads.leaks import (
     fill,
     fork_storm,
     kernel_allocations,
+    relative_fold_faults,
     task_policy_faults,
     thp_collapse,
 )
@@ -154,14 +156,38 @@ def test_kernel_allocations_hold_the_pipe_pages_asked_for() -> None:
         task_policy_faults(Mode.MPOL_INTERLEAVE, frozenset({0}), npages=16),
         thp_collapse(512),
         bound_region(0, 16, lambda: None),
+        relative_fold_faults(0, npages=16),
     ],
-    ids=["fork-storm", "kernel-allocs", "interleave-all", "thp-collapse", "consumer"],
+    ids=["fork-storm", "kernel-allocs", "interleave-all", "thp-collapse", "consumer", "relative"],
 )
 def test_small_workloads_run_and_report(workload: Any) -> None:
     with Held(workload) as held:
         assert held.result.error is None, held.result.error
         assert held.result.info
     assert held.result.ended == "exit 0"
+
+
+def test_relative_fold_faults_its_pages_under_the_relative_mask() -> None:
+    with Held(relative_fold_faults(0, npages=16)) as held:
+        assert held.result.info == {"relative_node": 0, "pages": 16}
+        policy = Path(f"/proc/{held.result.pid}/numa_maps").read_text()
+    assert "bind=relative:0" in policy, policy
+
+
+def test_a_refused_relative_mask_is_what_the_workload_yields_not_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """RFC v4 refuses a fold onto a private node without NP_OPS_MEMPOLICY with EINVAL; no
+    stock kernel refuses a relative mask, so the refusal is stood in for (the workload runs
+    in a fork of this process, which keeps the stand-in)."""
+
+    def refuse(*_: object) -> None:
+        raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+
+    monkeypatch.setattr(leaks, "set_mempolicy", refuse)
+    with Held(relative_fold_faults(2, npages=16)) as held:
+        assert held.result.error is None
+        assert held.result.info == {"refused": "EINVAL"}
 
 
 def test_shmem_filler_grows_a_memfd() -> None:
