@@ -311,7 +311,7 @@ def _leak_in(
     # folds relative masks over every private node too, and refuses the one the fold
     # reaches when its driver lacks NP_OPS_MEMPOLICY (patch 13, mpol_set_nodemask).
     assert not refused, (
-        f"set_mempolicy refused a mask that names no private node with {refused}: {work['info']}"
+        f"mbind refused a mask that names no private node with {refused}: {work['info']}"
     )
     # Isolation is judged on the whole window; the negative control on the workload's own
     # phase, so that the pressure's fallback cannot stand in for the workload's.

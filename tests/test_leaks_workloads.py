@@ -181,10 +181,10 @@ def test_a_refused_relative_mask_is_what_the_workload_yields_not_an_error(
     stock kernel refuses a relative mask, so the refusal is stood in for (the workload runs
     in a fork of this process, which keeps the stand-in)."""
 
-    def refuse(*_: object) -> None:
+    def refuse(*_: object, **__: object) -> None:
         raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
 
-    monkeypatch.setattr(leaks, "set_mempolicy", refuse)
+    monkeypatch.setattr(leaks, "mbind", refuse)
     with Held(relative_fold_faults(2, npages=16)) as held:
         assert held.result.error is None
         assert held.result.info == {"refused": "EINVAL"}
