@@ -17,7 +17,7 @@ from vm.errors import UserError
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "reports" / "example" / "results"
 BASELINE = EXAMPLE / "6.1.0-57-amd64--default--mainline.json.gz"
-OTHER_TOPOLOGY = EXAMPLE / "6.1.0-56-amd64--four-nodes--mainline.json.gz"
+OTHER_TOPOLOGY = EXAMPLE / "6.1.0-57-amd64--four-nodes--mainline.json.gz"
 REGRESSED = "placement-mbind-interleave-nodes0,1,2"
 
 
