@@ -454,6 +454,32 @@ def test_an_idle_spare_rehearses_the_last_workload_before_its_own(
     via_worker(worker, children=2)
 
 
+def other_pid_with(_: UnpickledBy) -> int:
+    return os.getpid()
+
+
+def test_the_worker_gets_a_workload_only_when_its_function_changes(
+    worker: Forkserver, tmp_path: Path
+) -> None:
+    """Each clone leaves the worker's pages write-protected, so an unpickle there costs
+    the next spare its faults: the worker unpickles the first workload of a function (its
+    imports), not the next ones of the same function, and again for a new function."""
+    notes = tmp_path / "unpickled-by"
+    assert worker._proc is not None
+    for _ in range(3):
+        run_in_child(partial(pid_with, UnpickledBy(notes))).unwrap()
+        wait_for_spare(worker)
+    unpicklers = [int(pid) for pid in notes.read_text().split()]
+    assert unpicklers.count(worker._proc.pid) == 1
+    run_in_child(partial(other_pid_with, UnpickledBy(notes))).unwrap()
+    wait_for_spare(worker)
+    deadline = time.monotonic() + 10
+    while [int(p) for p in notes.read_text().split()].count(worker._proc.pid) < 2:
+        assert time.monotonic() < deadline, "the worker never got the new function"
+        time.sleep(0.01)
+    via_worker(worker, children=4)
+
+
 def test_a_spare_comes_to_pytest_only_once_it_has_rehearsed(
     worker: Forkserver, tmp_path: Path
 ) -> None:
