@@ -480,6 +480,18 @@ def test_the_worker_gets_a_workload_only_when_its_function_changes(
     via_worker(worker, children=4)
 
 
+def size_of(data: bytes) -> int:
+    return len(data)
+
+
+def test_a_large_workload_reaches_the_spare_and_the_worker_whole(worker: Forkserver) -> None:
+    """Messages are received at their own size (peeked first), not into a fixed buffer."""
+    for size in (150_000, 10, 150_001):  # a new function's workload goes to the worker too
+        assert run_in_child(partial(size_of, b"x" * size)).unwrap() == size
+        wait_for_spare(worker)
+    via_worker(worker, children=3)
+
+
 def test_a_spare_comes_to_pytest_only_once_it_has_rehearsed(
     worker: Forkserver, tmp_path: Path
 ) -> None:
