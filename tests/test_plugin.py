@@ -232,3 +232,40 @@ def test_b(i):
         "case id twice-0 names both test_twice.py::test_a[0] and test_twice.py::test_b[0]" in output
     )
     assert "KeyError" not in output
+
+
+def test_cases_of_one_function_share_its_place_in_the_source(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """share_locations looks up each function's place once and gives every case the
+    location pytest itself would have found."""
+    from fixtures.plugin.session import share_locations
+
+    source = """
+import pytest
+
+@pytest.mark.parametrize("i", ["a", "b", "c"])
+def test_one(i):
+    pass
+
+def test_two():
+    pass
+
+class TestThree:
+    @pytest.mark.parametrize("j", [1, 2])
+    def test_four(self, j):
+        pass
+"""
+    shared = pytester.getitems(source)
+    looked_up: list[str] = []
+    reportinfo = pytest.Function.reportinfo
+    monkeypatch.setattr(
+        pytest.Function,
+        "reportinfo",
+        lambda self: looked_up.append(self.name) or reportinfo(self),
+    )
+    share_locations(shared)
+    assert looked_up == ["test_one[a]", "test_two", "test_four[1]"]
+    found_by_pytest = [item.location for item in pytester.getitems(source)]
+    assert [item.location for item in shared] == found_by_pytest
+    assert len({loc[2] for loc in found_by_pytest}) == 6
