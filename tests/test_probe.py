@@ -53,6 +53,17 @@ def test_nodemask_reads_every_set_bit_of_every_word() -> None:
     assert NodeMask((), nbits=4096).nodes() == frozenset()
 
 
+def test_nodemask_below_reads_only_the_bits_under_it() -> None:
+    # The cut inside a word, at a word's edge, past the mask's end, and at nothing.
+    nodes = {0, 5, 63, 64, 70, *range(128, 4096)}
+    mask = NodeMask(nodes, nbits=4096)
+    assert mask.nodes(below=6) == {0, 5}
+    assert mask.nodes(below=64) == {0, 5, 63}
+    assert mask.nodes(below=71) == {0, 5, 63, 64, 70}
+    assert mask.nodes(below=10_000) == nodes
+    assert mask.nodes(below=0) == frozenset()
+
+
 @needs_numa
 def test_live_probe_agrees_with_ltp_method() -> None:
     def workload() -> tuple[dict[int, int], tuple[int, ...], tuple[int, ...]]:
