@@ -1,5 +1,6 @@
 """The errors oracle: causes, the node ids they use, version gates, and the errno check."""
 
+import pickle
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -45,6 +46,17 @@ OLD, NEW = "6.1.0-56-amd64", "6.12.117+deb12-amd64"
 def cause(cid: str) -> Cause:
     (found,) = [c for c in CAUSES if c.id == cid]
     return found
+
+
+def test_a_registered_cause_travels_by_id_and_arrives_as_itself() -> None:
+    # Every errno case's workload carries its cause to the child; by id, not field by field.
+    for registered in CAUSES:
+        data = pickle.dumps(registered)
+        assert pickle.loads(data) is registered
+        assert registered.rule.encode() not in data
+    stranger = replace(CAUSES[0], rule="a rule of no registered cause")
+    copy = pickle.loads(pickle.dumps(stranger))
+    assert copy == stranger and copy is not stranger
 
 
 def test_case_nodes_of_a_topology_with_a_memoryless_node() -> None:
