@@ -9,6 +9,7 @@ import functools
 import os
 import re
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from functools import partial
@@ -219,6 +220,22 @@ def _left_exiting_but_alive() -> int:
     pid = child.receive(timeout_s=10).unwrap()
     child_module._EXITING.append(child)
     return pid
+
+
+def test_a_child_still_exiting_at_teardown_is_waited_for() -> None:
+    def steps() -> Iterator[int]:
+        yield os.getpid()
+
+    child = Child(steps, hold=True)
+    child.receive(timeout_s=10).unwrap()
+    child_module._EXITING.append(child)
+    release = threading.Timer(0.3, child.release)  # ends it while reap_exiting waits
+    release.start()
+    try:
+        assert reap_exiting(timeout_s=10) == []
+    finally:
+        release.join()
+    assert child.ended == "exit 0"
 
 
 def test_a_child_killed_after_it_reported_is_named_by_reap_exiting() -> None:
