@@ -71,6 +71,9 @@ class Run:
     host_steal_s: float | None = None
     # The boots that ran what a dead guest never reached (vm/continuation.py): each's status.
     continued: tuple[str, ...] = ()
+    # The Python that ran the suite, "3.11.2 /usr/bin/python3.11" (vm/guest_python.py);
+    # None in documents from before the key existed.
+    python: str | None = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,7 @@ def _document(root: CheckedObject, file: Path) -> RunDocument:
             run.optional_number("host_other_cpu_s"),
             run.optional_number("host_steal_s"),
             _continued(run),
+            python=run.optional_text("python"),
         ),
         cases=cases,
     )

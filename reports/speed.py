@@ -68,6 +68,8 @@ def speed_table(document: RunDocument) -> str:
         )
         for why, count in sorted(direct.items(), key=lambda kv: -kv[1]):
             lines.append(f"  - {count} × {why.removeprefix('direct: ')}")
+    if run.python:
+        lines.append(f"- Python in the guest: {run.python}")
     lines.append(f"- wall time on the host: {run.duration_s:.1f} s")
     if run.host_other_cpu_s is not None:  # vm/host_load.py: did the run have the host?
         cores = f" of {run.host_cores} cores" if run.host_cores else ""

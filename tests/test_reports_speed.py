@@ -101,6 +101,13 @@ def test_speed_table_says_what_else_the_host_ran_beside_the_guest(tmp_path: Path
     assert "beside the guest" not in table({})  # documents from before the keys, bare metal
 
 
+def test_speed_table_says_which_python_ran_the_suite(tmp_path: Path) -> None:
+    run = {"python": "3.11.2 /usr/bin/python3.11"}
+    table = speed_table(loaded(tmp_path, run, [("errors", 0.5)]))
+    assert "- Python in the guest: 3.11.2 /usr/bin/python3.11" in table
+    assert "Python" not in speed_table(loaded(tmp_path, {}, [("errors", 0.5)]))
+
+
 @pytest.mark.parametrize(
     ("run", "case_field", "named"),
     [
@@ -112,6 +119,7 @@ def test_speed_table_says_what_else_the_host_ran_beside_the_guest(tmp_path: Path
         ({"first_case_s": True}, None, "run.first_case_s: must be a number"),
         ({"host_other_cpu_s": "3"}, None, "run.host_other_cpu_s: must be a number"),
         ({"host_cores": 2.5}, None, "run.host_cores: must be an integer"),
+        ({"python": 3.11}, None, "run.python: must be a string or null"),
     ],
 )
 def test_a_wrong_field_is_one_line_naming_the_file_and_the_field(

@@ -13,7 +13,6 @@ cache=none share vng mounted, bound back over the checkout's copy when it lies i
 from __future__ import annotations
 
 import shlex
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,11 +42,6 @@ class CachedShare:
                 shlex.quote(f"virtio-9p-pci,fsdev={fsdev},mount_tag={self.tag}"),
             )
         )
-
-
-def python_paths() -> tuple[Path, ...]:
-    """The installation the guest runs: the venv's prefix and the Python it was made from."""
-    return (Path(sys.prefix), Path(sys.base_prefix))
 
 
 def cached_shares(paths: Iterable[Path]) -> tuple[CachedShare, ...]:

@@ -24,12 +24,13 @@ from pathlib import Path
 from fixtures.system.module_code import ENV as MODULE_CODE_ENV
 from fixtures.system.module_code import boot_file
 from reports.document import SUITE_VERSION_ENV, suite_record
-from vm import host_load, result_port
-from vm.cached_shares import CachedShare, cached_shares, mount_script, python_paths, vng_options
+from vm import guest_python, host_load, result_port
+from vm.cached_shares import CachedShare, cached_shares, mount_script, vng_options
 from vm.console import crashes
 from vm.errors import InfraError
 from vm.guest_entry import PATH_ENV as GUEST_PATH_ENV
 from vm.guest_main import blocked_plugins
+from vm.guest_python import GuestPython, host_stdlib
 from vm.host import static_busybox
 from vm.progress import Progress
 from vm.topology import TopologyPreset
@@ -138,20 +139,29 @@ def vng_executable() -> str:
     return found
 
 
+def guest_import_path(python: GuestPython | None) -> list[str]:
+    """The guest's import path: this process's, with `python`'s standard library."""
+    if python is None:
+        return [entry for entry in sys.path if entry]
+    return python.import_path(sys.path, host_stdlib())
+
+
 def guest_command(
     run_dir: Path,
     pytest_args: Sequence[str],
     guest_options: Sequence[str] = (),
     module_code: Path | None = None,
+    python: GuestPython | None = None,
 ) -> str:
-    """The command line that starts the suite in the guest, quoted here, once."""
+    """The command line that starts the suite in the guest, quoted here, once.
+    `python`: the interpreter it runs (vm/guest_python.py); None for this one."""
     argv = [
         "env",
         "PYTHONDONTWRITEBYTECODE=1",
         f"{SUITE_VERSION_ENV}={suite_record()['version']}",
         *([f"{MODULE_CODE_ENV}={module_code}"] if module_code is not None else []),
-        f"{GUEST_PATH_ENV}={os.pathsep.join(p for p in sys.path if p)}",
-        sys.executable,
+        f"{GUEST_PATH_ENV}={os.pathsep.join(guest_import_path(python))}",
+        str(python.executable) if python is not None else sys.executable,
         "-S",  # without site: vm/guest_entry.py says why, and puts our sys.path back
         "-m",
         "vm.guest_entry",
@@ -171,14 +181,15 @@ def guest_script(
     shares: Sequence[CachedShare] = (),
     module_code: Path | None = None,
     busybox: Path | None = None,
+    python: GuestPython | None = None,
 ) -> str:
     """What the guest's shell runs: mount the cached `shares` (with `busybox`, when
-    given), then start the suite."""
+    given), then start the suite (with `python`, or this interpreter)."""
     return (
         "# Written by vm.runner into the run folder; vng runs it as the guest's command.\n"
         + mount_script(shares, run_dir, REPO_ROOT, busybox)
         + "exec "
-        + guest_command(run_dir, pytest_args, guest_options, module_code)
+        + guest_command(run_dir, pytest_args, guest_options, module_code, python)
         + "\n"
     )
 
@@ -220,7 +231,7 @@ def vng_command(
     return command
 
 
-def precompile(run_dir: Path) -> Path | None:
+def precompile(run_dir: Path, python: GuestPython | None = None) -> Path | None:
     """Compile the suite's modules into their __pycache__ here, where it is fast; the
     guest reads them (PYTHONDONTWRITEBYTECODE only stops it writing). Best effort: a
     checkout the user cannot write is compiled in the guest, as before. Returns the
@@ -228,11 +239,11 @@ def precompile(run_dir: Path) -> Path | None:
     for package in GUEST_PACKAGES:
         compileall.compile_dir(REPO_ROOT / package, quiet=2)
     snapshot = boot_file(run_dir.name)
-    compile_for_guest(snapshot)
+    compile_for_guest(snapshot, python)
     return snapshot if snapshot.exists() else None
 
 
-def compile_for_guest(modules: Path | None = None) -> None:
+def compile_for_guest(modules: Path | None = None, python: GuestPython | None = None) -> None:
     """Have the guest's Python code compiled here, in one collection of the matrix.
 
     pytest rewrites the asserts of the test modules, the conftest and the plugin on
@@ -241,12 +252,16 @@ def compile_for_guest(modules: Path | None = None) -> None:
     import. Under TCG both took seconds of every boot. A collection here, natively (about
     two seconds), writes pytest's pycs and the dataclasses' code
     (fixtures/system/dataclass_code.py), and into `modules` the code of every module it
-    imported (fixtures/system/module_code.py); the guest's Python, the same interpreter,
-    reads them. Best effort, like precompile.
+    imported (fixtures/system/module_code.py); run by the guest's Python (`python`, or
+    this one), whose standard library the snapshot then holds. Best effort, like
+    precompile.
     """
     environment = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     environment["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     command = [sys.executable, "-m", "fixtures.system.dataclass_code"]
+    if python is not None:  # without site, on the guest's import path, as in the guest
+        environment["PYTHONPATH"] = os.pathsep.join(guest_import_path(python))
+        command = [str(python.executable), "-S", "-m", "fixtures.system.dataclass_code"]
     command += [f"--modules={modules}"] if modules is not None else []
     command += [*blocked_plugins(), "conformance", "--collect-only", "-q"]
     try:
@@ -289,11 +304,18 @@ def run_in_vm(
     `ktap_streams`: how many runs of the matrix the boot makes (`--repeat`), each given a
     port for its KTAP stream (vm/result_port.py); 0 for a boot that runs no matrix."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    module_code = precompile(run_dir)
+    python = guest_python.choose()
+    module_code = precompile(run_dir, python)
     console_log = run_dir / "console.log"
-    shares = cached_shares([REPO_ROOT, *python_paths()])
+    shares = cached_shares([REPO_ROOT, *python.folders])
     script = guest_script(
-        run_dir, pytest_args, guest_options, shares, module_code, busybox=static_busybox()
+        run_dir,
+        pytest_args,
+        guest_options,
+        shares,
+        module_code,
+        busybox=static_busybox(),
+        python=python,
     )
     (run_dir / GUEST_SCRIPT).write_text(script)
     command = vng_command(
