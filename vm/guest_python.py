@@ -55,10 +55,16 @@ class GuestPython:
     def import_path(self, host_path: Sequence[str], host_stdlib: Sequence[str]) -> list[str]:
         """The host's import path with the host interpreter's standard library swapped
         for this one's, where the first of it stood."""
-        kept = [entry for entry in host_path if entry and entry not in host_stdlib]
-        at = next((i for i, entry in enumerate(host_path) if entry in host_stdlib), len(host_path))
-        before = sum(1 for entry in host_path[:at] if entry and entry not in host_stdlib)
-        return [*kept[:before], *self.stdlib, *kept[before:]]
+        path: list[str] = []
+        placed = False
+        for entry in host_path:
+            if entry in host_stdlib:
+                if not placed:
+                    path.extend(self.stdlib)
+                    placed = True
+            elif entry:
+                path.append(entry)
+        return path if placed else [*path, *self.stdlib]
 
 
 def _describe(executable: Path) -> tuple[tuple[int, ...], str, tuple[str, ...]]:
