@@ -5,8 +5,8 @@ Under TCG every instruction of the interpreter is emulated, so how the interpret
 built shows in every case. A Python built from source with its defaults (pyenv's 3.11.7
 on these machines: a shared libpython, no --enable-optimizations, no LTO) runs a
 pickle-and-dataclass loop 20 % slower natively than Debian's /usr/bin/python3.11 (3.11.2,
-libpython linked in). In a 6.12 guest the errno cases ran 22 % faster with Debian's and the
-whole `default` matrix's suite 10 % (alternating boots, README's Benchmarks). Same version,
+libpython linked in). In a 6.12 guest the errno cases ran ~19 % faster with Debian's and
+the whole `default` matrix's suite ~12 % (alternating boots, README's Benchmarks). Same version,
 same extension ABI: the venv's compiled packages (cffi's backend) load in either, so the
 guest runs the system's interpreter with the venv's packages on its path, and its own
 standard library.
@@ -78,7 +78,8 @@ def _describe(executable: Path) -> tuple[tuple[int, ...], str, tuple[str, ...]]:
         check=False,
     )
     if done.returncode != 0:
-        raise ValueError(done.stderr.strip().splitlines()[-1:] or f"exit {done.returncode}")
+        said = done.stderr.strip().splitlines()
+        raise ValueError(said[-1] if said else f"exit {done.returncode}")
     version, suffix, path = json.loads(done.stdout)
     return tuple(version), str(suffix), tuple(str(entry) for entry in path)
 
