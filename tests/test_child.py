@@ -20,6 +20,7 @@ import pytest
 
 from fixtures.abi.syscalls import get_mempolicy, set_mempolicy
 from fixtures.abi.uapi import Mode
+from fixtures.knobs.base import _cgroup2_mounts
 from fixtures.system import child as child_module
 from fixtures.system import forkserver
 from fixtures.system.child import Child, ChildFailed, reap_exiting, run_in_child
@@ -746,3 +747,31 @@ def test_the_worker_parses_every_c_type_a_workload_names() -> None:
         for name in call.findall(path.read_text())
     }
     assert named <= set(forkserver.C_TYPES), sorted(named - set(forkserver.C_TYPES))
+
+
+def _my_cgroup() -> str:
+    """This process's cgroup v2 path, as /proc/self/cgroup names it."""
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        if line.startswith("0::"):
+            return line[3:]
+    return ""
+
+
+def test_a_child_started_inside_a_cgroup_is_in_it_from_its_start(tmp_path: Path) -> None:
+    """clone3 CLONE_INTO_CGROUP (the cpuset case's way in: a join would migrate pages)."""
+    mounts = _cgroup2_mounts()
+    if os.geteuid() != 0 or not mounts:
+        pytest.skip("needs root and a cgroup v2 hierarchy")
+    group = mounts[0] / f"mempolicy-conformance-test-{os.getpid()}"
+    group.mkdir()
+    try:
+        outcome = run_in_child(_my_cgroup, cgroup=group)
+        assert outcome.unwrap() == "/" + str(group.relative_to(mounts[0]))
+        assert _my_cgroup() != outcome.value  # this process stayed where it was
+    finally:
+        group.rmdir()
+
+
+def test_a_cgroup_that_is_not_one_is_the_caller_s_error(tmp_path: Path) -> None:
+    with pytest.raises(OSError):
+        run_in_child(_my_cgroup, cgroup=tmp_path)  # a folder, not a cgroup's
