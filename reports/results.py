@@ -74,6 +74,9 @@ class Run:
     # The Python that ran the suite, "3.11.2 /usr/bin/python3.11" (vm/guest_python.py);
     # None in documents from before the key existed.
     python: str | None = None
+    # A first write to an anonymous page in the guest, µs (vm/yardstick.py): how fast the
+    # host ran; None in documents from before the key existed and on bare metal.
+    guest_fault_us: float | None = None
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,7 @@ def _document(root: CheckedObject, file: Path) -> RunDocument:
             run.optional_number("host_steal_s"),
             _continued(run),
             python=run.optional_text("python"),
+            guest_fault_us=run.optional_number("guest_fault_us"),
         ),
         cases=cases,
     )

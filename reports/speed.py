@@ -78,4 +78,9 @@ def speed_table(document: RunDocument) -> str:
             f" over the wall time, steal {run.host_steal_s or 0.0:.1f} s"
             " (figures compare only between runs that had the host to themselves)"
         )
+    if run.guest_fault_us is not None:  # vm/yardstick.py: a slow host without steal shows here
+        lines.append(
+            f"- a page fault in the guest, after the cases: {run.guest_fault_us:.1f} µs"
+            " (one kernel's figures compare between runs at similar values)"
+        )
     return "\n".join(lines) + "\n"

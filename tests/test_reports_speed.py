@@ -108,6 +108,12 @@ def test_speed_table_says_which_python_ran_the_suite(tmp_path: Path) -> None:
     assert "Python" not in speed_table(loaded(tmp_path, {}, [("errors", 0.5)]))
 
 
+def test_speed_table_says_what_a_page_fault_cost_in_the_guest(tmp_path: Path) -> None:
+    table = speed_table(loaded(tmp_path, {"guest_fault_us": 6.24}, [("errors", 0.5)]))
+    assert "- a page fault in the guest, after the cases: 6.2 µs" in table
+    assert "page fault" not in speed_table(loaded(tmp_path, {}, [("errors", 0.5)]))
+
+
 @pytest.mark.parametrize(
     ("run", "case_field", "named"),
     [
@@ -120,6 +126,7 @@ def test_speed_table_says_which_python_ran_the_suite(tmp_path: Path) -> None:
         ({"host_other_cpu_s": "3"}, None, "run.host_other_cpu_s: must be a number"),
         ({"host_cores": 2.5}, None, "run.host_cores: must be an integer"),
         ({"python": 3.11}, None, "run.python: must be a string or null"),
+        ({"guest_fault_us": "6"}, None, "run.guest_fault_us: must be a number"),
     ],
 )
 def test_a_wrong_field_is_one_line_naming_the_file_and_the_field(

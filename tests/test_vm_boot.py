@@ -89,6 +89,9 @@ def test_results_travel_as_files(guest_run: tuple[Any, dict[str, Any]]) -> None:
     assert (run_dir / "console.log").stat().st_size > 0
     # What else the host ran meanwhile (vm/host_load.py): measured, whatever it was.
     assert document["run"]["host_other_cpu_s"] >= 0 and document["run"]["host_cores"] >= 1
+    # And how fast the host ran, seen from the guest (vm/yardstick.py): a page fault under
+    # TCG costs microseconds, not nothing and not a millisecond.
+    assert 0.1 < document["run"]["guest_fault_us"] < 1000
     # The KTAP stream came through its port (vm/result_port.py), a line for every case.
     streamed = parse_ktap((run_dir / "results.ktap").read_text())
     assert sorted(c.id for c in streamed) == sorted(

@@ -53,6 +53,7 @@ def annotate(
         "host_cores": os.cpu_count(),
         "host_other_cpu_s": run.host_other_cpu_s,
         "host_steal_s": run.host_steal_s,
+        "guest_fault_us": run.guest_fault_us,
         "status": run.status,
         "console_findings": list(run.crashes),
         "run_dir": str(run.run_dir),

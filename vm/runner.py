@@ -123,6 +123,7 @@ class GuestRun:
     # vm/host_load.py: CPU seconds the host spent beside the guest, and the steal
     host_other_cpu_s: float | None = None
     host_steal_s: float | None = None
+    guest_fault_us: float | None = None  # vm/yardstick.py: the host's speed, seen from the guest
 
     @property
     def result_file(self) -> Path:
@@ -379,4 +380,5 @@ def run_in_vm(
         first_case_s=guest.get("first_case_s") if guest else None,
         host_other_cpu_s=load.get("host_other_cpu_s"),
         host_steal_s=load.get("host_steal_s"),
+        guest_fault_us=guest.get("fault_us") if guest else None,
     )
